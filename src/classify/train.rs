@@ -1,0 +1,678 @@
+//! Training: k-fold cross-validation to choose the learner, calibrate the
+//! probabilities and set the urgent threshold, then one final fit.
+//!
+//! linfa's learners take dense matrices. The learner sees at most
+//! `max_dense_mb` of them: the vocabulary is ranked by chi², so when a large
+//! corpus would not fit, the logistic learner keeps the most informative
+//! columns; naive Bayes is fed in row chunks with `FitWith` and keeps all.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use linfa::prelude::*;
+use linfa_bayes::MultinomialNb;
+use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{self, EvalReport, Scored};
+use super::{Classifier, LinearHead, UrgencyHead, softmax};
+use crate::data::LabelledMessage;
+use crate::error::{Error, Result};
+use crate::features::{FeatureConfig, Featurizer, SparseVec, frequent_words, select_vocabulary};
+use crate::model::ModelMeta;
+use crate::normalize::{Normalizer, NormalizerConfig};
+use crate::tokenize::{Tokenizer, TokenizerConfig};
+
+/// The linfa learner behind the linear model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Learner {
+    /// linfa-logistic multinomial logistic regression (L2, L-BFGS).
+    Logistic,
+    /// linfa-bayes multinomial naive Bayes, fitted incrementally.
+    NaiveBayes,
+    /// Cross-validate both and keep the one with the higher macro-F1.
+    Auto,
+}
+
+impl Learner {
+    fn name(self) -> &'static str {
+        match self {
+            Learner::Logistic => "logistic",
+            Learner::NaiveBayes => "naive_bayes",
+            Learner::Auto => "auto",
+        }
+    }
+}
+
+/// Everything `train` can be told. Build, then [`check`](TrainParams::check).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainParams {
+    /// Normalization rules (stored in the model).
+    pub normalizer: NormalizerConfig,
+    /// Subword tokenizer settings.
+    pub tokenizer: TokenizerConfig,
+    /// Feature families and vocabulary size.
+    pub features: FeatureConfig,
+    /// Which learner to use.
+    pub learner: Learner,
+    /// Cross-validation folds (0 or 1 skips cross-validation, and with it
+    /// calibration and the urgent threshold search).
+    pub folds: usize,
+    /// Seed for the fold assignment; training is otherwise deterministic.
+    pub seed: u64,
+    /// L2 penalty of logistic regression.
+    pub l2: f64,
+    /// L-BFGS iterations of logistic regression.
+    pub max_iterations: u64,
+    /// Additive smoothing of naive Bayes.
+    pub nb_alpha: f64,
+    /// Largest dense matrix handed to linfa, in MiB.
+    pub max_dense_mb: usize,
+    /// Columns (top features by chi²) the logistic learners see; L-BFGS
+    /// time grows linearly with it.
+    pub dense_features: usize,
+    /// Frequent words whose features are precomputed at load time.
+    pub cache_words: usize,
+    /// Recall the urgent threshold aims for on cross-validation.
+    pub urgent_recall: f64,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            normalizer: NormalizerConfig::default(),
+            tokenizer: TokenizerConfig::default(),
+            features: FeatureConfig::default(),
+            learner: Learner::NaiveBayes,
+            folds: 5,
+            seed: 42,
+            l2: 1e-3,
+            max_iterations: 150,
+            nb_alpha: 0.05,
+            max_dense_mb: 768,
+            dense_features: 4000,
+            cache_words: 30_000,
+            urgent_recall: 0.98,
+        }
+    }
+}
+
+impl TrainParams {
+    /// Validates the parameters once; only valid parameters can train.
+    pub fn check(self) -> Result<ValidTrainParams> {
+        self.features.check()?;
+        if self.folds == 1 || self.folds > 20 {
+            return Err(Error::param("folds", "use 0 (no cross-validation) or 2..=20"));
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return Err(Error::param("l2", "must be a finite number >= 0"));
+        }
+        if !(self.nb_alpha > 0.0 && self.nb_alpha.is_finite()) {
+            return Err(Error::param("nb_alpha", "must be a finite number > 0"));
+        }
+        if self.max_iterations == 0 {
+            return Err(Error::param("max_iterations", "must be positive"));
+        }
+        if self.dense_features == 0 {
+            return Err(Error::param("dense_features", "must be positive"));
+        }
+        if self.max_dense_mb < 16 {
+            return Err(Error::param("max_dense_mb", "must be at least 16"));
+        }
+        if !(0.5..=1.0).contains(&self.urgent_recall) {
+            return Err(Error::param("urgent_recall", "must be in 0.5..=1.0"));
+        }
+        Ok(ValidTrainParams(self))
+    }
+}
+
+/// Checked [`TrainParams`].
+#[derive(Debug, Clone)]
+pub struct ValidTrainParams(TrainParams);
+
+/// What training measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// The learner kept.
+    pub learner: Learner,
+    /// Cross-validated macro-F1 of each learner tried.
+    pub cv_macro_f1_by_learner: BTreeMap<String, f64>,
+    /// Labels learned.
+    pub labels: Vec<String>,
+    /// Training messages (split `train` or no split).
+    pub n_train: usize,
+    /// Held-out messages (split `test`).
+    pub n_test: usize,
+    /// Features in the vocabulary.
+    pub dim: usize,
+    /// Features the dense learner saw.
+    pub dense_dim: usize,
+    /// Out-of-fold evaluation (calibrated), when `folds >= 2`.
+    pub cv: Option<EvalReport>,
+    /// Evaluation of the final model on the `test` split, if present.
+    pub test: Option<EvalReport>,
+    /// Calibration temperature.
+    pub temperature: f32,
+    /// Urgent probability threshold, if the data has urgent annotations.
+    pub urgent_threshold: Option<f32>,
+    /// Wall-clock seconds for the whole run.
+    pub train_seconds: f64,
+}
+
+struct Fitted {
+    featurizer: Featurizer,
+    head: LinearHead,
+    urgency: Option<UrgencyHead>,
+    dense_dim: usize,
+}
+
+impl ValidTrainParams {
+    /// The parameters.
+    pub fn params(&self) -> &TrainParams {
+        &self.0
+    }
+
+    /// Trains on messages whose `split` is not `test`, evaluates on those
+    /// that are, and returns the model with its report.
+    pub fn train(&self, data: &[LabelledMessage]) -> Result<(Classifier, TrainReport)> {
+        let start = Instant::now();
+        let p = &self.0;
+        let normalizer = Normalizer::new(p.normalizer.clone());
+        let (train, test): (Vec<&LabelledMessage>, Vec<&LabelledMessage>) =
+            data.iter().partition(|m| m.split.as_deref() != Some("test"));
+        let mut labels: Vec<String> = train.iter().map(|m| m.label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        if labels.len() < 2 {
+            return Err(Error::Training(format!(
+                "need at least 2 labels in the training data, found {}",
+                labels.len()
+            )));
+        }
+        let y: Vec<usize> = train
+            .iter()
+            .map(|m| labels.binary_search(&m.label).unwrap_or(0))
+            .collect();
+        if p.folds >= 2 {
+            for (k, l) in labels.iter().enumerate() {
+                let c = y.iter().filter(|&&v| v == k).count();
+                if c < p.folds {
+                    return Err(Error::Training(format!(
+                        "label `{l}` has {c} messages, fewer than the {} folds",
+                        p.folds
+                    )));
+                }
+            }
+        }
+        let texts: Vec<String> = train
+            .iter()
+            .map(|m| normalizer.normalize(&m.text).into_owned())
+            .collect();
+        let urgent: Vec<Option<bool>> = train.iter().map(|m| m.urgent).collect();
+        let has_urgency = urgent.contains(&Some(true)) && urgent.contains(&Some(false));
+
+        let mut by_learner = BTreeMap::new();
+        let candidates: &[Learner] = match p.learner {
+            Learner::Auto => &[Learner::Logistic, Learner::NaiveBayes],
+            Learner::Logistic => &[Learner::Logistic],
+            Learner::NaiveBayes => &[Learner::NaiveBayes],
+        };
+        let mut best: Option<(Learner, f64, Vec<Vec<f32>>, Vec<f32>)> = None;
+        if p.folds >= 2 {
+            let folds = stratified_folds(&y, labels.len(), p.folds, p.seed);
+            for &learner in candidates {
+                let (oof, oof_urgent) =
+                    self.cross_validate(learner, &texts, &y, &urgent, &labels, &folds, has_urgency)?;
+                let items: Vec<Scored<'_>> = oof
+                    .iter()
+                    .zip(&y)
+                    .map(|(z, &g)| scored(g, &softmax(z, 1.0), None, None, false))
+                    .collect();
+                let f1 = metrics::evaluate(&labels, &items).macro_f1;
+                by_learner.insert(learner.name().to_string(), f1);
+                if best.as_ref().is_none_or(|b| f1 > b.1) {
+                    best = Some((learner, f1, oof, oof_urgent));
+                }
+            }
+        }
+        let learner = best.as_ref().map_or(candidates[0], |b| b.0);
+        let mut fitted = self.fit(learner, &texts, &y, &urgent, &labels, has_urgency, true)?;
+
+        let mut cv = None;
+        let mut temperature = 1.0;
+        if let Some((_, _, oof, oof_urgent)) = &best {
+            temperature = fit_temperature(oof, &y);
+            let threshold = has_urgency.then(|| urgent_threshold(oof_urgent, &urgent, p.urgent_recall));
+            if let (Some(u), Some(t)) = (fitted.urgency.as_mut(), threshold) {
+                u.threshold = t;
+            }
+            let items: Vec<Scored<'_>> = oof
+                .iter()
+                .enumerate()
+                .map(|(i, z)| {
+                    scored(
+                        y[i],
+                        &softmax(z, temperature),
+                        train[i].lang.as_deref(),
+                        urgent[i],
+                        threshold.is_some_and(|t| oof_urgent[i] >= t),
+                    )
+                })
+                .collect();
+            cv = Some(metrics::evaluate(&labels, &items));
+        }
+        fitted.head.temperature = temperature;
+
+        let dim = fitted.featurizer.dim();
+        let dense_dim = fitted.dense_dim;
+        let urgent_threshold = fitted.urgency.as_ref().map(|u| u.threshold);
+        let mut label_counts = BTreeMap::new();
+        for m in &train {
+            *label_counts.entry(m.label.clone()).or_insert(0usize) += 1;
+        }
+        let mut clf = Classifier {
+            normalizer,
+            featurizer: fitted.featurizer,
+            head: fitted.head,
+            urgency: fitted.urgency,
+            meta: ModelMeta::new(p.clone(), learner.name(), &train, label_counts),
+        };
+        let test_report = (!test.is_empty()).then(|| evaluate_refs(&clf, &test));
+        let train_seconds = start.elapsed().as_secs_f64();
+        clf.meta.train_seconds = train_seconds;
+        clf.meta.cv_macro_f1 = cv.as_ref().map(|r| r.macro_f1);
+        clf.meta.cv_accuracy = cv.as_ref().map(|r| r.accuracy);
+        clf.meta.test_macro_f1 = test_report.as_ref().map(|r| r.macro_f1);
+        let report = TrainReport {
+            learner,
+            cv_macro_f1_by_learner: by_learner,
+            labels,
+            n_train: train.len(),
+            n_test: test.len(),
+            dim,
+            dense_dim,
+            cv,
+            test: test_report,
+            temperature,
+            urgent_threshold,
+            train_seconds,
+        };
+        Ok((clf, report))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cross_validate(
+        &self,
+        learner: Learner,
+        texts: &[String],
+        y: &[usize],
+        urgent: &[Option<bool>],
+        labels: &[String],
+        folds: &[usize],
+        has_urgency: bool,
+    ) -> Result<(Vec<Vec<f32>>, Vec<f32>)> {
+        use rayon::prelude::*;
+        let k = folds.iter().copied().max().map_or(0, |m| m + 1);
+        // Folds are independent: fit them on all cores.
+        let per_fold: Vec<Result<Vec<(usize, Vec<f32>, f32)>>> = (0..k)
+            .into_par_iter()
+            .map(|fold| {
+                let (tr, te): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| folds[i] != fold);
+                let tr_texts: Vec<String> = tr.iter().map(|&i| texts[i].clone()).collect();
+                let tr_y: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
+                let tr_u: Vec<Option<bool>> = tr.iter().map(|&i| urgent[i]).collect();
+                let fitted = self.fit(learner, &tr_texts, &tr_y, &tr_u, labels, has_urgency, false)?;
+                Ok(te
+                    .iter()
+                    .map(|&i| {
+                        let x = fitted.featurizer.featurize(&texts[i]);
+                        let u = fitted.urgency.as_ref().map_or(0.0, |u| u.probability(&x));
+                        (i, fitted.head.logits(&x), u)
+                    })
+                    .collect())
+            })
+            .collect();
+        let mut oof = vec![Vec::new(); texts.len()];
+        let mut oof_urgent = vec![0.0f32; texts.len()];
+        for fold in per_fold {
+            for (i, z, u) in fold? {
+                oof[i] = z;
+                oof_urgent[i] = u;
+            }
+        }
+        Ok((oof, oof_urgent))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &self,
+        learner: Learner,
+        texts: &[String],
+        y: &[usize],
+        urgent: &[Option<bool>],
+        labels: &[String],
+        has_urgency: bool,
+        final_fit: bool,
+    ) -> Result<Fitted> {
+        let p = &self.0;
+        let tokenizer = if p.features.subwords {
+            Some(Tokenizer::train(&p.tokenizer, texts)?)
+        } else {
+            None
+        };
+        let vocab = select_vocabulary(&p.features, tokenizer.as_ref(), texts, y, labels.len());
+        if vocab.names.is_empty() {
+            return Err(Error::Training(
+                "no feature occurs often enough; lower min_df or add data".into(),
+            ));
+        }
+        let cache = if final_fit {
+            frequent_words(texts, p.cache_words)
+        } else {
+            Vec::new()
+        };
+        let featurizer = Featurizer::new(p.features.clone(), tokenizer, vocab, &cache)?;
+        let xs: Vec<SparseVec> = texts.iter().map(|t| featurizer.featurize(t)).collect();
+        let dim = featurizer.dim();
+        let n = texts.len().max(1);
+        let dense_dim = (p.max_dense_mb * 1024 * 1024 / (n * 4)).min(p.dense_features).clamp(1, dim);
+        let n_labels = labels.len();
+        let needs_dense = learner == Learner::Logistic || has_urgency;
+        let x = needs_dense.then(|| dense(&xs, dense_dim));
+        let head = match learner {
+            Learner::Logistic | Learner::Auto => {
+                let x = x.as_ref().expect("dense matrix built for logistic");
+                fit_logistic(x, y, n_labels, dim, p)?
+            }
+            Learner::NaiveBayes => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
+        };
+        let head = LinearHead {
+            labels: labels.to_vec(),
+            ..head
+        };
+        let urgency = match (&x, has_urgency) {
+            (Some(x), true) => Some(fit_urgency(x, urgent, dim, p)?),
+            _ => None,
+        };
+        Ok(Fitted {
+            featurizer,
+            head,
+            urgency,
+            dense_dim,
+        })
+    }
+}
+
+fn scored<'a>(gold: usize, probs: &[f32], lang: Option<&'a str>, ug: Option<bool>, up: bool) -> Scored<'a> {
+    let (pred, conf) = probs
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+    Scored {
+        gold,
+        pred,
+        confidence: conf,
+        lang,
+        urgent_gold: ug,
+        urgent_pred: up,
+    }
+}
+
+fn dense(xs: &[SparseVec], cols: usize) -> Array2<f32> {
+    let mut x = Array2::<f32>::zeros((xs.len(), cols));
+    for (i, row) in xs.iter().enumerate() {
+        for &(j, v) in row {
+            if (j as usize) < cols {
+                x[[i, j as usize]] = v;
+            }
+        }
+    }
+    x
+}
+
+fn fit_logistic(x: &Array2<f32>, y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
+    let targets = Array1::from(y.to_vec());
+    let ds = DatasetBase::new(x.view(), targets.view());
+    let model = MultiLogisticRegression::<f32>::default()
+        .alpha(p.l2 as f32)
+        .max_iterations(p.max_iterations)
+        .fit(&ds)
+        .map_err(|e| Error::Training(format!("logistic regression: {e}")))?;
+    let params = model.params();
+    let intercept = model.intercept();
+    // A label absent from this fit can never win.
+    let mut bias = vec![-30.0f32; n_labels];
+    let mut weights = vec![0.0f32; dim * n_labels];
+    for (k, &class) in model.classes().iter().enumerate() {
+        bias[class] = intercept[k];
+        for j in 0..params.nrows() {
+            weights[j * n_labels + class] = params[[j, k]];
+        }
+    }
+    Ok(LinearHead {
+        labels: Vec::new(),
+        weights,
+        bias,
+        temperature: 1.0,
+    })
+}
+
+/// Rows per chunk handed to naive Bayes' `fit_with`.
+const NB_CHUNK: usize = 1024;
+
+fn fit_naive_bayes(xs: &[SparseVec], y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
+    let params = MultinomialNb::<f32, usize>::params()
+        .alpha(p.nb_alpha as f32)
+        .check()
+        .map_err(|e| Error::Training(format!("naive Bayes: {e}")))?;
+    let mut model = None;
+    for (rows, ys) in xs.chunks(NB_CHUNK).zip(y.chunks(NB_CHUNK)) {
+        let ds = Dataset::new(dense(rows, dim), Array1::from(ys.to_vec()));
+        model = params
+            .fit_with(model, &ds)
+            .map_err(|e| Error::Training(format!("naive Bayes: {e}")))?;
+    }
+    let model = model.ok_or_else(|| Error::Training("no training rows".into()))?;
+    // linfa-bayes keeps its per-class log-probabilities private; its serde
+    // form is the stable way to read them out.
+    let v = serde_json::to_value(&model)?;
+    let info = v
+        .get("class_info")
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| Error::Training("unexpected naive Bayes layout".into()))?;
+    let mut bias = vec![-30.0f32; n_labels];
+    let mut weights = vec![0.0f32; dim * n_labels];
+    for (class, hist) in info {
+        let c: usize = class
+            .parse()
+            .map_err(|_| Error::Training(format!("unexpected class key {class}")))?;
+        let prior = hist.get("prior").and_then(|v| v.as_f64()).unwrap_or(1e-9);
+        bias[c] = prior.max(1e-12).ln() as f32;
+        let data = hist
+            .get("feature_log_prob")
+            .and_then(|f| f.get("data"))
+            .and_then(|d| d.as_array())
+            .ok_or_else(|| Error::Training("naive Bayes without feature_log_prob".into()))?;
+        for (j, w) in data.iter().enumerate().take(dim) {
+            weights[j * n_labels + c] = w.as_f64().unwrap_or(0.0) as f32;
+        }
+    }
+    Ok(LinearHead {
+        labels: Vec::new(),
+        weights,
+        bias,
+        temperature: 1.0,
+    })
+}
+
+fn fit_urgency(x: &Array2<f32>, urgent: &[Option<bool>], dim: usize, p: &TrainParams) -> Result<UrgencyHead> {
+    let targets: Array1<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
+    let ds = DatasetBase::new(x.view(), targets.view());
+    let model = LogisticRegression::<f32>::default()
+        .alpha(p.l2 as f32)
+        .max_iterations(p.max_iterations)
+        .fit(&ds)
+        .map_err(|e| Error::Training(format!("urgency model: {e}")))?;
+    // linfa models P(larger class); with bool targets that is `true`, but
+    // check rather than assume.
+    let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
+    let mut weights = vec![0.0f32; dim];
+    for (j, w) in model.params().iter().enumerate() {
+        weights[j] = sign * w;
+    }
+    Ok(UrgencyHead {
+        weights,
+        bias: sign * model.intercept(),
+        threshold: 0.5,
+    })
+}
+
+/// Assigns each example a fold, stratified by label, shuffled by `seed`.
+fn stratified_folds(y: &[usize], n_labels: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64(seed);
+    let mut folds = vec![0; y.len()];
+    for label in 0..n_labels {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == label).collect();
+        for i in (1..idx.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        for (n, &i) in idx.iter().enumerate() {
+            folds[i] = n % k;
+        }
+    }
+    folds
+}
+
+/// SplitMix64 (Steele et al., 2014): tiny, seedable, good enough to shuffle.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Temperature scaling (Guo et al., 2017): the T minimizing the negative
+/// log-likelihood of out-of-fold logits, by a log-spaced grid search.
+fn fit_temperature(logits: &[Vec<f32>], y: &[usize]) -> f32 {
+    let nll = |t: f32| -> f64 {
+        logits
+            .iter()
+            .zip(y)
+            .map(|(z, &g)| -f64::from(softmax(z, t)[g].max(1e-12)).ln())
+            .sum()
+    };
+    let grid = |lo: f32, hi: f32, steps: usize| -> f32 {
+        (0..=steps)
+            .map(|i| lo * (hi / lo).powf(i as f32 / steps as f32))
+            .min_by(|&a, &b| nll(a).total_cmp(&nll(b)))
+            .unwrap_or(1.0)
+    };
+    let coarse = grid(1e-3, 1e3, 60);
+    grid(coarse / 1.3, coarse * 1.3, 30)
+}
+
+/// The highest probability threshold whose out-of-fold recall on annotated
+/// urgent messages reaches `target`.
+fn urgent_threshold(scores: &[f32], gold: &[Option<bool>], target: f64) -> f32 {
+    let mut pos: Vec<f32> = scores
+        .iter()
+        .zip(gold)
+        .filter(|&(_, g)| *g == Some(true))
+        .map(|(&s, _)| s)
+        .collect();
+    if pos.is_empty() {
+        return 0.5;
+    }
+    pos.sort_by(f32::total_cmp);
+    let miss = ((1.0 - target) * pos.len() as f64).floor() as usize;
+    pos[miss.min(pos.len() - 1)]
+}
+
+fn evaluate_refs(clf: &Classifier, data: &[&LabelledMessage]) -> EvalReport {
+    let mut labels = clf.labels().to_vec();
+    for m in data {
+        if !labels.contains(&m.label) {
+            labels.push(m.label.clone());
+        }
+    }
+    let items: Vec<Scored<'_>> = data
+        .iter()
+        .map(|m| {
+            let p = clf.classify(&m.text);
+            let pred = labels.iter().position(|l| *l == p.label).unwrap_or(0);
+            let gold = labels.iter().position(|l| *l == m.label).unwrap_or(0);
+            Scored {
+                gold,
+                pred,
+                confidence: p.confidence,
+                lang: m.lang.as_deref(),
+                urgent_gold: m.urgent,
+                urgent_pred: p.urgent,
+            }
+        })
+        .collect();
+    metrics::evaluate(&labels, &items)
+}
+
+impl Classifier {
+    /// Evaluates the model on labelled messages. Gold labels the model does
+    /// not know are kept (and always count as errors).
+    pub fn evaluate(&self, data: &[LabelledMessage]) -> EvalReport {
+        let refs: Vec<&LabelledMessage> = data.iter().collect();
+        evaluate_refs(self, &refs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_are_stratified_and_seeded() {
+        let y: Vec<usize> = (0..50).map(|i| i % 2).collect();
+        let f = stratified_folds(&y, 2, 5, 7);
+        for fold in 0..5 {
+            let c0 = (0..50).filter(|&i| f[i] == fold && y[i] == 0).count();
+            assert_eq!(c0, 5);
+        }
+        assert_eq!(f, stratified_folds(&y, 2, 5, 7));
+        assert_ne!(f, stratified_folds(&y, 2, 5, 8));
+    }
+
+    #[test]
+    fn threshold_reaches_recall() {
+        let scores = [0.9, 0.8, 0.1, 0.3, 0.05];
+        let gold = [Some(true), Some(true), Some(false), Some(true), Some(false)];
+        assert_eq!(urgent_threshold(&scores, &gold, 1.0), 0.3);
+    }
+
+    #[test]
+    fn temperature_sharpens_underconfident_logits() {
+        let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![0.2, 0.0]).collect();
+        let y = vec![0; 100];
+        assert!(fit_temperature(&logits, &y) < 0.1);
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        let bad = TrainParams {
+            folds: 1,
+            ..Default::default()
+        };
+        assert!(matches!(bad.check(), Err(Error::InvalidParam { .. })));
+        let bad = TrainParams {
+            l2: f64::NAN,
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+    }
+}

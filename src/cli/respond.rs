@@ -1,0 +1,147 @@
+//! `mujib respond`: the full answer for a message, and `mujib faq-eval`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mujib::{Responder, Response};
+use serde::Deserialize;
+
+/// Where the model, FAQ and replies come from; shared by respond and label.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sources {
+    /// Model file [default: models/mujib.model].
+    #[arg(long, env = "MUJIB_MODEL")]
+    pub model: Option<PathBuf>,
+    /// FAQ file [default: data/faq.jsonl].
+    #[arg(long, env = "MUJIB_FAQ")]
+    pub faq: Option<PathBuf>,
+    /// Reply templates [default: data/replies.json].
+    #[arg(long, env = "MUJIB_REPLIES")]
+    pub replies: Option<PathBuf>,
+    /// Minimum FAQ score for a match (overrides the default).
+    #[arg(long)]
+    pub faq_threshold: Option<f32>,
+}
+
+impl Sources {
+    pub fn load(&self) -> anyhow::Result<Responder> {
+        let model = super::model_path(self.model.clone());
+        let faq = self.faq.clone().unwrap_or_else(|| PathBuf::from("data/faq.jsonl"));
+        let replies = self.replies.clone().unwrap_or_else(|| PathBuf::from("data/replies.json"));
+        let r = Responder::load(&model, &faq, &replies).with_context(|| {
+            format!("loading model {}, FAQ {}, replies {}", model.display(), faq.display(), replies.display())
+        })?;
+        Ok(match self.faq_threshold {
+            Some(t) => r.with_faq_threshold(t),
+            None => r,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The message; without it, each line of stdin is one message.
+    text: Option<String>,
+    #[command(flatten)]
+    sources: Sources,
+    /// One JSON object per message.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let r = a.sources.load()?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let show = |text: &str, out: &mut dyn Write| -> anyhow::Result<()> {
+        let resp = r.respond(text);
+        if a.json {
+            writeln!(out, "{}", serde_json::to_string(&resp)?)?;
+        } else {
+            write_human(&resp, out)?;
+        }
+        Ok(())
+    };
+    match &a.text {
+        Some(t) => show(t, &mut out)?,
+        None => {
+            for line in std::io::stdin().lock().lines() {
+                show(&line?, &mut out)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_human(r: &Response, out: &mut dyn Write) -> std::io::Result<()> {
+    let top: Vec<String> = r.top3.iter().map(|s| format!("{} {:.2}", s.label, s.score)).collect();
+    writeln!(out, "label:       {} ({:.2})   top-3: {}", r.label, r.confidence, top.join(", "))?;
+    writeln!(out, "urgent:      {}", if r.urgent { "YES - emergency, 999 first" } else { "no" })?;
+    writeln!(out, "language:    {:?}", r.language)?;
+    match (&r.faq_id, r.faq_score) {
+        (Some(id), Some(s)) => writeln!(out, "faq:         {id} (score {s:.2})")?,
+        _ => writeln!(out, "faq:         no match")?,
+    }
+    writeln!(
+        out,
+        "needs human: {}{}",
+        r.needs_human,
+        r.handoff_reason.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+    )?;
+    writeln!(out, "reply:\n{}\n", r.reply.as_deref().unwrap_or("(none)"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FaqEvalArgs {
+    /// FAQ test set: JSONL with `text` and `expected` (an entry id or null).
+    #[arg(long, default_value = "data/faq_test.jsonl")]
+    data: PathBuf,
+    #[command(flatten)]
+    sources: Sources,
+    /// Also print a threshold sweep.
+    #[arg(long)]
+    sweep: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Deserialize)]
+struct FaqCase {
+    text: String,
+    expected: Option<String>,
+}
+
+pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
+    let r = a.sources.load()?;
+    let text = std::fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let mut cases = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let c: FaqCase =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: bad test case", a.data.display(), i + 1))?;
+        cases.push(c);
+    }
+    let scored: Vec<(Option<String>, Vec<mujib::FaqMatch>)> = cases
+        .iter()
+        .map(|c| (c.expected.clone(), r.faq_matches(&c.text, 10)))
+        .collect();
+    let report = mujib::faq_report(&scored, r.faq().threshold());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.to_text());
+    }
+    if a.sweep {
+        println!("threshold  top1(answerable)  no-match P  no-match R");
+        for t in (10..=60).step_by(5).map(|t| t as f32 / 100.0) {
+            let rep = mujib::faq_report(&scored, t);
+            println!(
+                "{t:>9.2}  {:>16.4}  {:>10.4}  {:>10.4}",
+                rep.top1_accuracy, rep.no_match_precision, rep.no_match_recall
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,195 @@
+//! `mujib train` and `mujib eval`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use mujib::{Classifier, LabelledMessage, Learner, SubwordModel, TrainParams, load_labelled};
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Labelled JSONL file or folder of them (repeatable). Messages with
+    /// `"split": "test"` are held out and evaluated after training.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Where to write the model.
+    #[arg(long)]
+    out: PathBuf,
+    /// Cross-validation folds (0 to skip).
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Seed for the fold assignment.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Learner: logistic, naive-bayes or auto (cross-validate both).
+    #[arg(long, value_enum, default_value_t = LearnerArg::NaiveBayes)]
+    learner: LearnerArg,
+    /// JSON file with TrainParams (normalizer, tokenizer, features, ...);
+    /// flags given on the command line override it.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Write the report as JSON here (default: <out>.report.json).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Stop at the first bad input line instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Turn off a feature family (repeatable): words, bigrams, subwords, chars.
+    #[arg(long = "no", value_name = "FAMILY")]
+    disable: Vec<String>,
+    /// Subword model: wordpiece, bpe or unigram.
+    #[arg(long)]
+    subword_model: Option<String>,
+    /// Keep at most this many features.
+    #[arg(long)]
+    max_features: Option<usize>,
+    /// L2 penalty of logistic regression.
+    #[arg(long)]
+    l2: Option<f64>,
+    /// Columns the logistic learner sees (top features by chi²).
+    #[arg(long)]
+    dense_features: Option<usize>,
+    /// L-BFGS iterations.
+    #[arg(long)]
+    max_iterations: Option<u64>,
+    /// Switch the hamza-seat normalization rule on.
+    #[arg(long)]
+    hamza_seats: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LearnerArg {
+    Logistic,
+    NaiveBayes,
+    Auto,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Model file.
+    #[arg(long, env = "MUJIB_MODEL")]
+    model: Option<PathBuf>,
+    /// Labelled JSONL file or folder. With `--split test`, only that split.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Only evaluate messages of this split (`train` or `test`).
+    #[arg(long)]
+    split: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Stop at the first bad input line.
+    #[arg(long)]
+    strict: bool,
+}
+
+fn load(paths: &[PathBuf], strict: bool) -> anyhow::Result<Vec<LabelledMessage>> {
+    let mut all = Vec::new();
+    for p in paths {
+        let loaded = load_labelled(p)?;
+        if let Some(first) = loaded.bad.first() {
+            if strict {
+                return Err(mujib::Error::from(first.clone()).into());
+            }
+            for b in &loaded.bad {
+                eprintln!("mujib: skipped {}:{}: {}", b.path.display(), b.line, b.reason);
+            }
+            eprintln!("mujib: {} bad line(s) skipped in {} (use --strict to fail)", loaded.bad.len(), p.display());
+        }
+        all.extend(loaded.messages);
+    }
+    if all.is_empty() {
+        bail!("no usable messages in the given data");
+    }
+    Ok(all)
+}
+
+pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut params: TrainParams = match &a.params {
+        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+            .with_context(|| format!("{}: invalid train params", p.display()))?,
+        None => TrainParams::default(),
+    };
+    params.folds = a.folds;
+    params.seed = a.seed;
+    params.learner = match a.learner {
+        LearnerArg::Logistic => Learner::Logistic,
+        LearnerArg::NaiveBayes => Learner::NaiveBayes,
+        LearnerArg::Auto => Learner::Auto,
+    };
+    for fam in &a.disable {
+        match fam.as_str() {
+            "words" => params.features.words = false,
+            "bigrams" => params.features.bigrams = false,
+            "subwords" => params.features.subwords = false,
+            "chars" => params.features.char_ngrams = false,
+            other => bail!("--no {other}: unknown feature family (words, bigrams, subwords, chars)"),
+        }
+    }
+    if let Some(m) = &a.subword_model {
+        params.tokenizer.model = match m.as_str() {
+            "wordpiece" => SubwordModel::WordPiece,
+            "bpe" => SubwordModel::Bpe,
+            "unigram" => SubwordModel::Unigram,
+            other => bail!("--subword-model {other}: use wordpiece, bpe or unigram"),
+        };
+    }
+    if let Some(m) = a.max_features {
+        params.features.max_features = m;
+    }
+    if let Some(l2) = a.l2 {
+        params.l2 = l2;
+    }
+    if let Some(d) = a.dense_features {
+        params.dense_features = d;
+    }
+    if let Some(m) = a.max_iterations {
+        params.max_iterations = m;
+    }
+    if a.hamza_seats {
+        params.normalizer.hamza_seats = true;
+    }
+    let valid = params.check()?;
+    let data = load(&a.data, a.strict)?;
+    eprintln!("mujib: training on {} messages ...", data.len());
+    let (clf, report) = valid.train(&data)?;
+    clf.save(&a.out)?;
+    let report_path = a.report.unwrap_or_else(|| {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".report.json");
+        PathBuf::from(p)
+    });
+    std::fs::write(&report_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    println!("learner: {:?}  (cv macro-F1 by learner: {:?})", report.learner, report.cv_macro_f1_by_learner);
+    println!("train: {}  test: {}  features: {} (dense {})", report.n_train, report.n_test, report.dim, report.dense_dim);
+    println!("temperature: {:.3}  urgent threshold: {:?}", report.temperature, report.urgent_threshold);
+    if let Some(cv) = &report.cv {
+        println!("\n== {}-fold cross-validation (out-of-fold) ==\n{}", a.folds, cv.to_text());
+    }
+    if let Some(t) = &report.test {
+        println!("== held-out test split ==\n{}", t.to_text());
+    }
+    println!("training time: {:.1} s", report.train_seconds);
+    println!("model: {}  report: {}", a.out.display(), report_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    let model = super::model_path(a.model);
+    let clf = Classifier::load(&model)?;
+    let mut data = load(&a.data, a.strict)?;
+    if let Some(s) = &a.split {
+        data.retain(|m| m.split.as_deref() == Some(s.as_str()));
+        if data.is_empty() {
+            bail!("no messages with split `{s}`");
+        }
+    }
+    let report = clf.evaluate(&data);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}

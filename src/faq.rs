@@ -1,0 +1,468 @@
+//! Fifth stage: finds the FAQ entry that answers a message.
+//!
+//! Every phrasing of every entry is a tf-idf vector over word and character
+//! n-gram features (the same normalizer and featurizer as the classifier);
+//! a message is scored against phrasings through an inverted index, an entry
+//! scores as its best phrasing, and the classifier's label probabilities add
+//! a small bonus. Arabizi is also transliterated to Arabic script so it can
+//! reach entries phrased only in Arabic.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::features::{FeatureConfig, Featurizer, select_vocabulary};
+use crate::normalize::Normalizer;
+
+/// An answer in both languages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bilingual {
+    /// Arabic text.
+    pub ar: String,
+    /// English text.
+    pub en: String,
+}
+
+/// One FAQ entry as stored in `data/faq.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaqEntry {
+    /// Unique id, e.g. `traffic.pay_fine`.
+    pub id: String,
+    /// The label of messages this entry answers.
+    pub label: String,
+    /// Ways people ask it (Arabic and English).
+    pub questions: Vec<String>,
+    /// The answer.
+    pub answer: Bilingual,
+}
+
+/// A matched entry and its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaqMatch {
+    /// Entry id.
+    pub id: String,
+    /// Entry label.
+    pub label: String,
+    /// Similarity (cosine of the best phrasing plus the label bonus).
+    pub score: f32,
+    /// Position of the entry in the index.
+    #[serde(skip)]
+    pub index: usize,
+}
+
+/// Default minimum score for a match; measured on `data/faq_test.jsonl`
+/// (see the README for the sweep).
+pub const DEFAULT_THRESHOLD: f32 = 0.30;
+/// Weight of the classifier's probability for the entry's label.
+pub const DEFAULT_LABEL_WEIGHT: f32 = 0.10;
+
+/// An FAQ ready for matching. `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct FaqIndex {
+    entries: Vec<FaqEntry>,
+    normalizer: Normalizer,
+    featurizer: Featurizer,
+    /// feature id -> (phrasing, weight)
+    postings: Vec<Vec<(u32, f32)>>,
+    /// phrasing -> entry
+    owner: Vec<u32>,
+    threshold: f32,
+    label_weight: f32,
+}
+
+impl FaqIndex {
+    /// Reads `faq.jsonl`, reporting bad lines by number.
+    pub fn load(path: impl AsRef<Path>, normalizer: &Normalizer) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut entries = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let e: FaqEntry = serde_json::from_str(line).map_err(|e| Error::Data {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                reason: format!("column {}: {e}", e.column()),
+            })?;
+            if e.questions.is_empty() {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    line: i as u64 + 1,
+                    reason: format!("entry `{}` has no questions", e.id),
+                });
+            }
+            entries.push(e);
+        }
+        Self::new(entries, normalizer)
+    }
+
+    /// Builds the index from entries.
+    pub fn new(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
+        if entries.is_empty() {
+            return Err(Error::param("faq", "no entries"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for e in &entries {
+            if !seen.insert(e.id.as_str()) {
+                return Err(Error::param("faq", format!("duplicate entry id `{}`", e.id)));
+            }
+        }
+        let mut texts = Vec::new();
+        let mut owner = Vec::new();
+        for (k, e) in entries.iter().enumerate() {
+            for q in &e.questions {
+                texts.push(normalizer.normalize(q).into_owned());
+                owner.push(k as u32);
+            }
+        }
+        let config = FeatureConfig {
+            words: true,
+            bigrams: true,
+            subwords: false,
+            char_ngrams: true,
+            char_min: 3,
+            char_max: 5,
+            min_df: 1,
+            max_features: usize::MAX,
+        };
+        let ids: Vec<usize> = owner.iter().map(|&o| o as usize).collect();
+        let vocab = select_vocabulary(&config, None, &texts, &ids, entries.len());
+        let featurizer = Featurizer::new(config, None, vocab, &[])?;
+        let mut postings = vec![Vec::new(); featurizer.dim()];
+        // Features in a large share of phrasings (the n-gram " ال") carry
+        // almost no weight after idf but would make every lookup walk a long
+        // list; leaving them out keeps matching fast with thousands of entries.
+        let mut df = vec![0usize; featurizer.dim()];
+        let vectors: Vec<_> = texts.iter().map(|t| featurizer.featurize(t)).collect();
+        for v in &vectors {
+            for &(j, _) in v {
+                df[j as usize] += 1;
+            }
+        }
+        let max_df = (texts.len() / 20).max(50);
+        for (q, v) in vectors.iter().enumerate() {
+            for &(j, w) in v {
+                if df[j as usize] <= max_df {
+                    postings[j as usize].push((q as u32, w));
+                }
+            }
+        }
+        Ok(FaqIndex {
+            entries,
+            normalizer: normalizer.clone(),
+            featurizer,
+            postings,
+            owner,
+            threshold: DEFAULT_THRESHOLD,
+            label_weight: DEFAULT_LABEL_WEIGHT,
+        })
+    }
+
+    /// Changes the no-match threshold.
+    pub fn with_threshold(mut self, threshold: f32) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// Changes the weight of the label bonus.
+    pub fn with_label_weight(mut self, weight: f32) -> Self {
+        self.label_weight = weight;
+        self
+    }
+
+    /// The current no-match threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// All entries.
+    pub fn entries(&self) -> &[FaqEntry] {
+        &self.entries
+    }
+
+    /// An entry by position.
+    pub fn entry(&self, index: usize) -> Option<&FaqEntry> {
+        self.entries.get(index)
+    }
+
+    /// The `k` best entries for a raw message, best first, whatever their
+    /// score. `label_probs` (label, probability) from the classifier adds
+    /// `label_weight × P(entry label)` to each entry.
+    pub fn search(&self, text: &str, label_probs: &[(&str, f32)], k: usize) -> Vec<FaqMatch> {
+        let normalized = self.normalizer.normalize(text);
+        let query = match arabizi_to_arabic(&normalized) {
+            Some(t) => format!("{normalized} {t}"),
+            None => normalized.into_owned(),
+        };
+        let x = self.featurizer.featurize(&query);
+        let mut phrase_scores: BTreeMap<u32, f32> = BTreeMap::new();
+        for &(j, v) in &x {
+            for &(q, w) in &self.postings[j as usize] {
+                *phrase_scores.entry(q).or_insert(0.0) += v * w;
+            }
+        }
+        let mut best: BTreeMap<u32, f32> = BTreeMap::new();
+        for (q, s) in phrase_scores {
+            let e = self.owner[q as usize];
+            let slot = best.entry(e).or_insert(0.0);
+            if s > *slot {
+                *slot = s;
+            }
+        }
+        let mut out: Vec<FaqMatch> = best
+            .into_iter()
+            .map(|(e, s)| {
+                let entry = &self.entries[e as usize];
+                let p = label_probs
+                    .iter()
+                    .find(|(l, _)| *l == entry.label)
+                    .map_or(0.0, |&(_, p)| p);
+                FaqMatch {
+                    id: entry.id.clone(),
+                    label: entry.label.clone(),
+                    score: s + self.label_weight * p,
+                    index: e as usize,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+        out.truncate(k);
+        out
+    }
+
+    /// The best entry if it clears the threshold.
+    pub fn best(&self, text: &str, label_probs: &[(&str, f32)]) -> Option<FaqMatch> {
+        self.search(text, label_probs, 1)
+            .into_iter()
+            .next()
+            .filter(|m| m.score >= self.threshold)
+    }
+}
+
+/// A rough Arabizi → Arabic-script transliteration of the Latin words of a
+/// text that look like Arabizi (contain a digit-letter such as 3, 7, 5),
+/// or `None` when there are none. Short vowels are dropped, long ones kept,
+/// because Arabic spelling omits short vowels; the result is only meant to
+/// share character n-grams with Arabic phrasings, not to be read.
+pub fn arabizi_to_arabic(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        let w = word.as_bytes();
+        let arabizi = w.iter().any(|b| b.is_ascii_alphabetic())
+            && w.iter().any(|b| matches!(b, b'2' | b'3' | b'5' | b'6' | b'7' | b'8' | b'9'));
+        if !arabizi || !word.is_ascii() {
+            continue;
+        }
+        let mut i = 0;
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        while i < w.len() {
+            let pair = if i + 1 < w.len() { Some((w[i], w[i + 1])) } else { None };
+            let two = match pair {
+                Some((b's', b'h')) => Some('ش'),
+                Some((b'k', b'h')) => Some('خ'),
+                Some((b'g', b'h')) => Some('غ'),
+                Some((b't', b'h')) => Some('ث'),
+                Some((b'd', b'h')) => Some('ذ'),
+                Some((b'a', b'a')) => Some('ا'),
+                Some((b'e', b'e')) | Some((b'i', b'i')) => Some('ي'),
+                Some((b'o', b'o')) | Some((b'o', b'u')) | Some((b'u', b'u')) => Some('و'),
+                _ => None,
+            };
+            if let Some(c) = two {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            let first = i == 0;
+            let c = match w[i] {
+                b'a' => Some('ا'),
+                b'e' | b'o' | b'u' if first => Some('ا'),
+                b'i' if first => Some('ا'),
+                b'i' => Some('ي'),
+                b'e' | b'o' | b'u' => None,
+                b'b' | b'p' => Some('ب'),
+                b't' => Some('ت'),
+                b'j' | b'g' => Some('ج'),
+                b'7' => Some('ح'),
+                b'5' => Some('خ'),
+                b'd' => Some('د'),
+                b'r' => Some('ر'),
+                b'z' => Some('ز'),
+                b's' => Some('س'),
+                b'9' => Some('ص'),
+                b'6' => Some('ط'),
+                b'3' => Some('ع'),
+                b'8' => Some('غ'),
+                b'f' | b'v' => Some('ف'),
+                b'q' => Some('ق'),
+                b'k' | b'c' => Some('ك'),
+                b'l' => Some('ل'),
+                b'm' => Some('م'),
+                b'n' => Some('ن'),
+                b'h' => Some('ه'),
+                b'w' => Some('و'),
+                b'y' => Some('ي'),
+                b'2' => Some('ا'),
+                _ => None,
+            };
+            if let Some(c) = c {
+                out.push(c);
+            }
+            i += 1;
+        }
+    }
+    (!out.trim().is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, label: &str, qs: &[&str]) -> FaqEntry {
+        FaqEntry {
+            id: id.into(),
+            label: label.into(),
+            questions: qs.iter().map(|s| s.to_string()).collect(),
+            answer: Bilingual {
+                ar: "جواب".into(),
+                en: "answer".into(),
+            },
+        }
+    }
+
+    fn index() -> FaqIndex {
+        FaqIndex::new(
+            vec![
+                entry("traffic.pay_fine", "traffic", &["كيف ادفع المخالفه", "how do i pay my traffic fine"]),
+                entry("traffic.object_fine", "traffic", &["ابي اعترض على مخالفه", "how to object to a fine"]),
+                entry("general.id_renew", "general_inquiry", &["كيف اجدد الهويه", "renew emirates id"]),
+            ],
+            &Normalizer::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_the_right_neighbour() {
+        let idx = index();
+        assert_eq!(idx.search("I want to pay the fine", &[], 1)[0].id, "traffic.pay_fine");
+        assert_eq!(idx.search("اعتراض على المخالفة لو سمحت", &[], 1)[0].id, "traffic.object_fine");
+        assert_eq!(idx.search("تجديد الهوية", &[], 1)[0].id, "general.id_renew");
+    }
+
+    #[test]
+    fn nothing_close_gives_none() {
+        let idx = index();
+        assert!(idx.best("🙂", &[]).is_none());
+        assert!(idx.best("", &[]).is_none());
+        assert!(idx.best("football match tonight", &[]).is_none());
+    }
+
+    #[test]
+    fn label_bonus_breaks_ties_but_not_clear_wins() {
+        let idx = index();
+        let m = idx.search("renew emirates id", &[("traffic", 1.0)], 1);
+        assert_eq!(m[0].id, "general.id_renew");
+    }
+
+    #[test]
+    fn arabizi_reaches_arabic_phrasings() {
+        assert_eq!(arabizi_to_arabic("3ndi mo5alfa").as_deref(), Some("عندي مخالفا"));
+        assert!(arabizi_to_arabic("hello world").is_none());
+    }
+
+    #[test]
+    fn rejects_duplicates_and_empty() {
+        let n = Normalizer::default();
+        assert!(FaqIndex::new(vec![], &n).is_err());
+        let e = entry("a", "traffic", &["x"]);
+        assert!(FaqIndex::new(vec![e.clone(), e], &n).is_err());
+    }
+}
+
+/// How well FAQ matching does on a test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaqReport {
+    /// Threshold used for the no-match decision.
+    pub threshold: f32,
+    /// Queries with an expected entry.
+    pub answerable: usize,
+    /// Queries that no entry answers.
+    pub unanswerable: usize,
+    /// Share of answerable queries whose best-scoring entry is the expected one.
+    pub top1_accuracy: f64,
+    /// Share of answerable queries answered with the expected entry (best
+    /// entry correct *and* above the threshold): what users actually get.
+    pub answered_correctly: f64,
+    /// Mean reciprocal rank of the expected entry among the top 10.
+    pub mrr: f64,
+    /// Of the queries given no match, the share that truly had none.
+    pub no_match_precision: f64,
+    /// Of the queries that truly had no match, the share given none.
+    pub no_match_recall: f64,
+}
+
+impl FaqReport {
+    /// Human-readable summary.
+    pub fn to_text(&self) -> String {
+        format!(
+            "answerable={} unanswerable={} threshold={:.2}\ntop-1 accuracy={:.4}  answered correctly={:.4}  MRR={:.4}\nno-match precision={:.4}  recall={:.4}",
+            self.answerable,
+            self.unanswerable,
+            self.threshold,
+            self.top1_accuracy,
+            self.answered_correctly,
+            self.mrr,
+            self.no_match_precision,
+            self.no_match_recall
+        )
+    }
+}
+
+/// Scores ranked matches (`search` results) against expected ids.
+pub fn faq_report(cases: &[(Option<String>, Vec<FaqMatch>)], threshold: f32) -> FaqReport {
+    let (mut answerable, mut unanswerable, mut top1, mut answered, mut rr) = (0usize, 0usize, 0usize, 0usize, 0.0f64);
+    let (mut none_pred, mut none_true_pred) = (0usize, 0usize);
+    for (expected, matches) in cases {
+        let no_match = matches.first().is_none_or(|m| m.score < threshold);
+        if no_match {
+            none_pred += 1;
+        }
+        match expected {
+            Some(id) => {
+                answerable += 1;
+                if let Some(rank) = matches.iter().position(|m| &m.id == id) {
+                    rr += 1.0 / (rank as f64 + 1.0);
+                    if rank == 0 {
+                        top1 += 1;
+                        if !no_match {
+                            answered += 1;
+                        }
+                    }
+                }
+            }
+            None => {
+                unanswerable += 1;
+                if no_match {
+                    none_true_pred += 1;
+                }
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    FaqReport {
+        threshold,
+        answerable,
+        unanswerable,
+        top1_accuracy: ratio(top1, answerable),
+        answered_correctly: ratio(answered, answerable),
+        mrr: if answerable == 0 { 0.0 } else { rr / answerable as f64 },
+        no_match_precision: ratio(none_true_pred, none_pred),
+        no_match_recall: ratio(none_true_pred, unanswerable),
+    }
+}

@@ -1,0 +1,516 @@
+//! Third stage: turns a normalized message into a sparse, tf-idf weighted,
+//! L2-normalized vector over a fixed vocabulary of features.
+//!
+//! Four feature families, each switchable: word unigrams (`w:`), word
+//! bigrams (`b:`), HF subword pieces (`s:`) and character n-grams inside
+//! words (`c:`). Character n-grams are what make Arabizi and misspelled
+//! Arabic work: `mo5alfa`/`mukhalfa` or `مخالفه`/`مخالفة` share most n-grams.
+//!
+//! Features are looked up by a 64-bit hash of their text, so the hot path
+//! never allocates a string; per-word features of frequent words are
+//! precomputed once at load time.
+
+use std::hash::Hasher;
+
+use rustc_hash::{FxHashMap, FxHasher};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tokenize::{Tokenizer, words};
+
+/// Which feature families are extracted, and how many features are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Word unigrams.
+    pub words: bool,
+    /// Adjacent word pairs.
+    pub bigrams: bool,
+    /// Subword pieces from the trained HF tokenizer.
+    pub subwords: bool,
+    /// Character n-grams inside words (padded with a space at each end).
+    pub char_ngrams: bool,
+    /// Smallest character n-gram.
+    pub char_min: usize,
+    /// Largest character n-gram.
+    pub char_max: usize,
+    /// A feature must occur in at least this many training messages.
+    pub min_df: u32,
+    /// Keep at most this many features (the most label-informative by chi²).
+    pub max_features: usize,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            words: true,
+            bigrams: true,
+            subwords: true,
+            char_ngrams: true,
+            char_min: 2,
+            char_max: 5,
+            min_df: 2,
+            max_features: 40_000,
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// Checks the values once, so a bad config fails before training starts.
+    pub fn check(&self) -> Result<()> {
+        if !(self.words || self.bigrams || self.subwords || self.char_ngrams) {
+            return Err(Error::param("features", "at least one feature family must be on"));
+        }
+        if self.char_ngrams && (self.char_min == 0 || self.char_min > self.char_max || self.char_max > 8) {
+            return Err(Error::param("char_min/char_max", "need 1 <= char_min <= char_max <= 8"));
+        }
+        if self.max_features == 0 {
+            return Err(Error::param("max_features", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// A sparse feature vector: `(feature index, value)` sorted by index.
+pub type SparseVec = Vec<(u32, f32)>;
+
+/// Feature family tags, also the prefix of a feature's readable name.
+const WORD: u8 = b'w';
+const BIGRAM: u8 = b'b';
+const SUBWORD: u8 = b's';
+const CHAR: u8 = b'c';
+
+// Words longer than this are keyboard mash or glued text; their n-grams past
+// this point add cost, not signal.
+const MAX_NGRAM_CHARS: usize = 32;
+
+fn feature_hash(family: u8, parts: &[&str]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(family);
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+/// Readable name of a feature, as shown in explanations.
+fn feature_name(family: u8, parts: &[&str]) -> String {
+    format!("{}:{}", family as char, parts.join(" "))
+}
+
+/// Calls `f` for every raw feature of one word (unigram, subwords, n-grams).
+fn word_features(
+    config: &FeatureConfig,
+    tokenizer: Option<&Tokenizer>,
+    word: &str,
+    f: &mut dyn FnMut(u8, &[&str]),
+) {
+    if config.words {
+        f(WORD, &[word]);
+    }
+    let placeholder = word.starts_with('<') && word.ends_with('>') && word.len() > 2;
+    if placeholder {
+        return;
+    }
+    if let (true, Some(tokenizer)) = (config.subwords, tokenizer) {
+        for piece in tokenizer.word_pieces(word) {
+            f(SUBWORD, &[&piece]);
+        }
+    }
+    if config.char_ngrams {
+        let mut bounds: Vec<usize> = Vec::with_capacity(word.len() + 3);
+        let padded = format!(" {word} ");
+        bounds.extend(padded.char_indices().map(|(i, _)| i).take(MAX_NGRAM_CHARS + 2));
+        let cut = if bounds.len() == MAX_NGRAM_CHARS + 2 {
+            bounds[MAX_NGRAM_CHARS + 1]
+        } else {
+            padded.len()
+        };
+        bounds.push(cut);
+        let nchars = bounds.len() - 1;
+        for n in config.char_min..=config.char_max {
+            if n > nchars {
+                break;
+            }
+            for start in 0..=(nchars - n) {
+                f(CHAR, &[&padded[bounds[start]..bounds[start + n]]]);
+            }
+        }
+    }
+}
+
+/// Calls `f` for every raw feature of a normalized text, with repeats.
+pub(crate) fn raw_features(
+    config: &FeatureConfig,
+    tokenizer: Option<&Tokenizer>,
+    normalized: &str,
+    f: &mut dyn FnMut(u8, &[&str]),
+) {
+    let mut prev: Option<&str> = None;
+    for w in words(normalized) {
+        word_features(config, tokenizer, w, f);
+        if config.bigrams {
+            if let Some(p) = prev {
+                f(BIGRAM, &[p, w]);
+            }
+        }
+        prev = Some(w);
+    }
+}
+
+/// The learned vocabulary: feature names and their inverse document frequency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Vocabulary {
+    pub names: Vec<String>,
+    pub idf: Vec<f32>,
+}
+
+/// Turns normalized text into sparse vectors. `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Featurizer {
+    config: FeatureConfig,
+    tokenizer: Option<Tokenizer>,
+    names: Vec<String>,
+    idf: Vec<f32>,
+    index: FxHashMap<u64, u32>,
+    cache: FxHashMap<String, Box<[u32]>>,
+    cache_words: Vec<String>,
+}
+
+impl Featurizer {
+    /// Builds a featurizer from a vocabulary; `cache_words` are precomputed.
+    pub(crate) fn new(
+        config: FeatureConfig,
+        tokenizer: Option<Tokenizer>,
+        vocab: Vocabulary,
+        cache_words: &[String],
+    ) -> Result<Self> {
+        if vocab.names.len() != vocab.idf.len() {
+            return Err(Error::ModelCorrupt(format!(
+                "{} feature names but {} idf values",
+                vocab.names.len(),
+                vocab.idf.len()
+            )));
+        }
+        let mut index = FxHashMap::default();
+        index.reserve(vocab.names.len());
+        for (i, name) in vocab.names.iter().enumerate() {
+            let (family, text) = split_name(name)
+                .ok_or_else(|| Error::ModelCorrupt(format!("bad feature name {name:?}")))?;
+            let hash = if family == BIGRAM {
+                let (a, b) = text
+                    .split_once(' ')
+                    .ok_or_else(|| Error::ModelCorrupt(format!("bad bigram {name:?}")))?;
+                feature_hash(family, &[a, b])
+            } else {
+                feature_hash(family, &[text])
+            };
+            index.insert(hash, i as u32);
+        }
+        let mut f = Featurizer {
+            config,
+            tokenizer,
+            names: vocab.names,
+            idf: vocab.idf,
+            index,
+            cache: FxHashMap::default(),
+            cache_words: cache_words.to_vec(),
+        };
+        let mut cache = FxHashMap::default();
+        cache.reserve(cache_words.len());
+        for w in cache_words {
+            cache.insert(w.clone(), f.word_ids(w).into_boxed_slice());
+        }
+        f.cache = cache;
+        Ok(f)
+    }
+
+    fn word_ids(&self, word: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        word_features(&self.config, self.tokenizer.as_ref(), word, &mut |fam, parts| {
+            if let Some(&id) = self.index.get(&feature_hash(fam, parts)) {
+                ids.push(id);
+            }
+        });
+        ids
+    }
+
+    /// The feature vector of an already-normalized text: sublinear tf times
+    /// idf, L2-normalized. Empty when no known feature occurs.
+    pub fn featurize(&self, normalized: &str) -> SparseVec {
+        let mut ids: Vec<u32> = Vec::with_capacity(96);
+        let mut prev: Option<&str> = None;
+        for w in words(normalized) {
+            match self.cache.get(w) {
+                Some(cached) => ids.extend_from_slice(cached),
+                None => ids.extend(self.word_ids(w)),
+            }
+            if self.config.bigrams {
+                if let Some(p) = prev {
+                    if let Some(&id) = self.index.get(&feature_hash(BIGRAM, &[p, w])) {
+                        ids.push(id);
+                    }
+                }
+            }
+            prev = Some(w);
+        }
+        self.weigh(ids)
+    }
+
+    fn weigh(&self, mut ids: Vec<u32>) -> SparseVec {
+        ids.sort_unstable();
+        let mut out: SparseVec = Vec::with_capacity(ids.len());
+        let mut i = 0;
+        while i < ids.len() {
+            let id = ids[i];
+            let mut j = i + 1;
+            while j < ids.len() && ids[j] == id {
+                j += 1;
+            }
+            let tf = (j - i) as f32;
+            out.push((id, (1.0 + tf.ln()) * self.idf[id as usize]));
+            i = j;
+        }
+        let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, v) in &mut out {
+                *v /= norm;
+            }
+        }
+        out
+    }
+
+    /// Readable name of feature `id` (`w:word`, `c: مخ`, `b:a b`, `s:##ه`).
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("?", String::as_str)
+    }
+
+    /// Number of features.
+    pub fn dim(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The feature settings.
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// The subword tokenizer, if subword features are used.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
+    }
+
+    /// The words whose features are precomputed, in training-frequency order.
+    pub(crate) fn cached_words(&self) -> Vec<String> {
+        self.cache_words.clone()
+    }
+
+    pub(crate) fn vocabulary(&self) -> Vocabulary {
+        Vocabulary {
+            names: self.names.clone(),
+            idf: self.idf.clone(),
+        }
+    }
+}
+
+fn split_name(name: &str) -> Option<(u8, &str)> {
+    let (fam, text) = name.split_once(':')?;
+    let fam = match fam {
+        "w" => WORD,
+        "b" => BIGRAM,
+        "s" => SUBWORD,
+        "c" => CHAR,
+        _ => return None,
+    };
+    Some((fam, text))
+}
+
+/// Selects the vocabulary from training texts: features in at least
+/// `min_df` messages, ranked by their chi² association with any label.
+pub(crate) fn select_vocabulary(
+    config: &FeatureConfig,
+    tokenizer: Option<&Tokenizer>,
+    normalized: &[String],
+    labels: &[usize],
+    n_labels: usize,
+) -> Vocabulary {
+    struct Stat {
+        name: String,
+        df: u32,
+        class_df: Vec<u32>,
+    }
+    let mut stats: FxHashMap<u64, Stat> = FxHashMap::default();
+    let mut class_n = vec![0u32; n_labels];
+    let mut seen: Vec<u64> = Vec::new();
+    for (text, &y) in normalized.iter().zip(labels) {
+        class_n[y] += 1;
+        seen.clear();
+        raw_features(config, tokenizer, text, &mut |fam, parts| {
+            let h = feature_hash(fam, parts);
+            if !seen.contains(&h) {
+                seen.push(h);
+                let s = stats.entry(h).or_insert_with(|| Stat {
+                    name: feature_name(fam, parts),
+                    df: 0,
+                    class_df: vec![0; n_labels],
+                });
+                s.df += 1;
+                s.class_df[y] += 1;
+            }
+        });
+    }
+    let n = normalized.len() as f64;
+    let mut ranked: Vec<(f64, &Stat)> = stats
+        .values()
+        .filter(|s| s.df >= config.min_df)
+        .map(|s| {
+            // chi² of the 2x2 table (feature present?, label == c), max over c.
+            let df = f64::from(s.df);
+            let score = (0..n_labels)
+                .map(|c| {
+                    let a = f64::from(s.class_df[c]);
+                    let b = df - a;
+                    let cn = f64::from(class_n[c]);
+                    let cc = cn - a;
+                    let d = n - a - b - cc;
+                    let den = (a + b) * (cc + d) * (a + cc) * (b + d);
+                    if den <= 0.0 { 0.0 } else { n * (a * d - b * cc).powi(2) / den }
+                })
+                .fold(0.0, f64::max);
+            (score, s)
+        })
+        .collect();
+    ranked.sort_by(|x, y| {
+        y.0.total_cmp(&x.0)
+            .then(y.1.df.cmp(&x.1.df))
+            .then_with(|| x.1.name.cmp(&y.1.name))
+    });
+    ranked.truncate(config.max_features);
+    let names = ranked.iter().map(|(_, s)| s.name.clone()).collect();
+    let idf = ranked
+        .iter()
+        .map(|(_, s)| (((1.0 + n) / (1.0 + f64::from(s.df))).ln() + 1.0) as f32)
+        .collect();
+    Vocabulary { names, idf }
+}
+
+/// The most frequent words of the training texts, for the per-word cache.
+pub(crate) fn frequent_words(normalized: &[String], max: usize) -> Vec<String> {
+    let mut counts: FxHashMap<&str, u32> = FxHashMap::default();
+    for t in normalized {
+        for w in words(t) {
+            *counts.entry(w).or_insert(0) += 1;
+        }
+    }
+    let mut v: Vec<(&str, u32)> = counts.into_iter().filter(|&(_, c)| c >= 2).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.truncate(max);
+    v.into_iter().map(|(w, _)| w.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::TokenizerConfig;
+
+    fn setup(config: FeatureConfig) -> Featurizer {
+        let texts: Vec<String> = [
+            "عندي مخالفه رادار",
+            "ابي ادفع المخالفه",
+            "3ndi mo5alfa radar",
+            "thank you dubai police",
+            "شكرا شرطه دبي",
+            "thank you so much",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let labels = [0, 0, 0, 1, 1, 1];
+        let tok = Tokenizer::train(
+            &TokenizerConfig {
+                vocab_size: 100,
+                min_frequency: 1,
+                ..Default::default()
+            },
+            &texts,
+        )
+        .unwrap();
+        let vocab = select_vocabulary(&config, Some(&tok), &texts, &labels, 2);
+        let words = frequent_words(&texts, 100);
+        Featurizer::new(config, Some(tok), vocab, &words).unwrap()
+    }
+
+    #[test]
+    fn vectors_are_unit_length_and_sorted() {
+        let f = setup(FeatureConfig::default());
+        for text in ["عندي مخالفه", "thank you", "mo5alfa radar radar", "zzz unknown"] {
+            let v = f.featurize(text);
+            if v.is_empty() {
+                continue;
+            }
+            let norm: f32 = v.iter().map(|(_, x)| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-4, "{text}");
+            assert!(v.windows(2).all(|w| w[0].0 < w[1].0), "{text}");
+        }
+    }
+
+    #[test]
+    fn cached_and_uncached_words_agree() {
+        let f = setup(FeatureConfig::default());
+        let g = Featurizer::new(f.config.clone(), f.tokenizer.clone(), f.vocabulary(), &[]).unwrap();
+        for text in ["عندي مخالفه رادار", "thank you so much", "3ndi radar 🙏"] {
+            assert_eq!(f.featurize(text), g.featurize(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn families_switch_and_names_are_readable() {
+        let only_words = FeatureConfig {
+            bigrams: false,
+            subwords: false,
+            char_ngrams: false,
+            min_df: 1,
+            ..Default::default()
+        };
+        let f = setup(only_words);
+        assert!((0..f.dim() as u32).all(|i| f.name(i).starts_with("w:")));
+        let all = setup(FeatureConfig {
+            min_df: 1,
+            ..Default::default()
+        });
+        for fam in ["w:", "b:", "s:", "c:"] {
+            assert!((0..all.dim() as u32).any(|i| all.name(i).starts_with(fam)), "{fam}");
+        }
+    }
+
+    #[test]
+    fn arabizi_variants_share_char_ngrams() {
+        let f = setup(FeatureConfig {
+            min_df: 1,
+            ..Default::default()
+        });
+        let a = f.featurize("mo5alfa");
+        let b = f.featurize("mo5alfaa");
+        let shared = a.iter().filter(|(i, _)| b.iter().any(|(j, _)| i == j)).count();
+        assert!(shared >= 3, "only {shared} shared");
+    }
+
+    #[test]
+    fn check_rejects_bad_config() {
+        let bad = FeatureConfig {
+            char_min: 4,
+            char_max: 2,
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+        let none = FeatureConfig {
+            words: false,
+            bigrams: false,
+            subwords: false,
+            char_ngrams: false,
+            ..Default::default()
+        };
+        assert!(none.check().is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! The whole pipeline: a message in, a labelled, flagged and answered
+//! message out. [`Responder`] is the one type a ticketing service needs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Classifier, LabelScore};
+use crate::error::{Error, Result};
+use crate::faq::{Bilingual, FaqIndex};
+
+/// The writer's language, which decides the reply's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Arabic script (MSA or any dialect). Reply in Arabic.
+    Arabic,
+    /// English. Reply in English.
+    English,
+    /// Arabic script and Latin words together. Reply in Arabic: the
+    /// writer reads Arabic and chose it for the sentence itself.
+    Mixed,
+    /// Arabic in Latin letters (`3ndi mo5alfa`). Reply in Arabic: Arabizi
+    /// writers are Arabic speakers typing on a Latin keyboard.
+    Arabizi,
+}
+
+impl Language {
+    /// Detects the language of a raw message from its letters.
+    pub fn detect(text: &str) -> Language {
+        let (mut arabic, mut latin) = (0usize, 0usize);
+        let mut arabizi_words = 0usize;
+        for word in text.split_whitespace() {
+            let mut has_latin = false;
+            let mut has_digit_letter = false;
+            for c in word.chars() {
+                if ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c) {
+                    if c.is_alphabetic() {
+                        arabic += 1;
+                    }
+                } else if c.is_ascii_alphabetic() {
+                    latin += 1;
+                    has_latin = true;
+                } else if matches!(c, '2' | '3' | '5' | '6' | '7' | '9') {
+                    has_digit_letter = true;
+                }
+            }
+            let lower = word.to_ascii_lowercase();
+            if has_latin && (has_digit_letter || ARABIZI_WORDS.contains(&lower.trim_matches(|c: char| !c.is_ascii_alphanumeric()))) {
+                arabizi_words += 1;
+            }
+        }
+        let total = arabic + latin;
+        if total == 0 || arabic * 10 >= total * 8 {
+            Language::Arabic
+        } else if arabic * 10 >= total * 2 || (arabic > 0 && latin > 0 && arabic >= 4) {
+            Language::Mixed
+        } else if arabizi_words >= 1 {
+            Language::Arabizi
+        } else {
+            Language::English
+        }
+    }
+
+    fn pick(self, b: &Bilingual) -> &str {
+        match self {
+            Language::English => &b.en,
+            _ => &b.ar,
+        }
+    }
+}
+
+/// Frequent Arabizi words without digit-letters.
+const ARABIZI_WORDS: &[&str] = &[
+    "shukran", "shokran", "shkran", "mashkoor", "mashkoreen", "yalla", "wayed", "wayid", "abgha", "abga", "ebgha",
+    "shu", "shoo", "sho", "wain", "wen", "kaif", "kif", "leesh", "lesh", "ana", "enta", "inta", "ya", "ma", "mub",
+    "hadi", "hatha", "habibi", "inshallah", "wallah", "walla", "mashallah", "salam", "alaikum", "alaykum", "lo", "law",
+    "ashkurkum", "akhooy", "akhoy", "bas", "ba3d", "mafi", "fi", "ly", "li", "ana", "3ndi", "andi", "bgha", "abi",
+    "mukhalfa", "mokhalfa", "rukhsa", "rokhsa", "sayara", "sayyara", "shurta", "shorta", "haq", "7ag", "emta", "meta",
+];
+
+/// When the responder hands a message to a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponderConfig {
+    /// Below this top-label probability, a human decides.
+    pub min_confidence: f32,
+    /// Below this gap between the top two labels, a human decides.
+    pub min_margin: f32,
+    /// Labels that mean "not for us" (spam, chatter): always handed off.
+    pub out_of_scope_labels: Vec<String>,
+    /// Send the holding reply when handing off (else no reply).
+    pub holding_reply: bool,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        ResponderConfig {
+            min_confidence: 0.50,
+            min_margin: 0.10,
+            out_of_scope_labels: vec!["other".into()],
+            holding_reply: true,
+        }
+    }
+}
+
+/// Reply texts that are not FAQ answers, from `data/replies.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyTemplates {
+    /// Per-label reply when no FAQ entry matches.
+    pub fallback: BTreeMap<String, Bilingual>,
+    /// First line of every reply to an urgent message.
+    pub emergency_prefix: Bilingual,
+    /// Reply while a human takes over.
+    pub holding: Bilingual,
+}
+
+impl ReplyTemplates {
+    /// Reads `replies.json`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            line: e.line() as u64,
+            reason: format!("column {}: {e}", e.column()),
+        })
+    }
+}
+
+/// Everything mujib says about one message. Field names are stable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Predicted label.
+    pub label: String,
+    /// Its calibrated probability.
+    pub confidence: f32,
+    /// The three most probable labels.
+    pub top3: Vec<LabelScore>,
+    /// An emergency in progress: the reply starts with the 999 instruction.
+    pub urgent: bool,
+    /// The writer's language.
+    pub language: Language,
+    /// Matched FAQ entry, if any.
+    pub faq_id: Option<String>,
+    /// Its score.
+    pub faq_score: Option<f32>,
+    /// Text to send (None when handing off without a holding reply).
+    pub reply: Option<String>,
+    /// A person should take this message.
+    pub needs_human: bool,
+    /// Why, when `needs_human` (e.g. `low_confidence`).
+    pub handoff_reason: Option<String>,
+}
+
+/// Classifier + FAQ + reply templates. Load once, share across threads.
+///
+/// ```
+/// # fn main() -> mujib::Result<()> {
+/// use mujib::Responder;
+/// let r = Responder::load("models/mujib.model", "data/faq.jsonl", "data/replies.json")?;
+/// let resp = r.respond("السلام عليكم كيف ادفع المخالفات المرورية؟");
+/// assert_eq!(resp.label, "traffic");
+/// println!("{}", serde_json::to_string(&resp).unwrap());
+/// let urgent = r.respond("حادث الحين على شارع الامارات وفي ناس مصابين تعالوا بسرعه");
+/// assert!(urgent.urgent && urgent.reply.unwrap().contains("999"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Responder {
+    classifier: Classifier,
+    faq: FaqIndex,
+    replies: ReplyTemplates,
+    config: ResponderConfig,
+}
+
+impl Responder {
+    /// Loads model, FAQ and reply templates from files.
+    pub fn load(model: impl AsRef<Path>, faq: impl AsRef<Path>, replies: impl AsRef<Path>) -> Result<Self> {
+        let classifier = Classifier::load(model)?;
+        let faq = FaqIndex::load(faq, classifier.normalizer())?;
+        let replies = ReplyTemplates::load(replies)?;
+        Self::new(classifier, faq, replies, ResponderConfig::default())
+    }
+
+    /// Assembles a responder, checking that every label has a fallback.
+    pub fn new(classifier: Classifier, faq: FaqIndex, replies: ReplyTemplates, config: ResponderConfig) -> Result<Self> {
+        for l in classifier.labels() {
+            if !replies.fallback.contains_key(l) && !config.out_of_scope_labels.contains(l) {
+                return Err(Error::param("replies", format!("no fallback reply for label `{l}`")));
+            }
+        }
+        Ok(Responder {
+            classifier,
+            faq,
+            replies,
+            config,
+        })
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The FAQ index.
+    pub fn faq(&self) -> &FaqIndex {
+        &self.faq
+    }
+
+    /// The same responder with another FAQ no-match threshold.
+    pub fn with_faq_threshold(mut self, threshold: f32) -> Self {
+        self.faq = self.faq.with_threshold(threshold);
+        self
+    }
+
+    /// The `k` best FAQ entries for a message, with the classifier's label
+    /// bonus applied, whatever their score (for evaluation and tooling).
+    pub fn faq_matches(&self, text: &str, k: usize) -> Vec<crate::faq::FaqMatch> {
+        let p = self.classifier.classify(text);
+        let probs: Vec<(&str, f32)> = p.scores.iter().map(|s| (s.label.as_str(), s.score)).collect();
+        self.faq.search(text, &probs, k)
+    }
+
+    /// The hand-off settings.
+    pub fn config(&self) -> &ResponderConfig {
+        &self.config
+    }
+
+    /// Labels, flags and answers one message. Never panics.
+    pub fn respond(&self, text: &str) -> Response {
+        let p = self.classifier.classify(text);
+        let language = Language::detect(text);
+        let probs: Vec<(&str, f32)> = p.scores.iter().map(|s| (s.label.as_str(), s.score)).collect();
+        let margin = p.scores.get(1).map_or(1.0, |s| p.confidence - s.score);
+        let out_of_scope = self.config.out_of_scope_labels.contains(&p.label);
+        let handoff_reason = if text.trim().is_empty() || p.no_signal {
+            Some("no_signal")
+        } else if out_of_scope {
+            Some("out_of_scope")
+        } else if p.confidence < self.config.min_confidence {
+            Some("low_confidence")
+        } else if margin < self.config.min_margin {
+            Some("close_second_label")
+        } else {
+            None
+        };
+        // An emergency is flagged whatever else happens: missing a person in
+        // danger costs more than a false alarm.
+        let urgent = p.urgent && !out_of_scope;
+        let m = if handoff_reason.is_none() {
+            self.faq.best(text, &probs)
+        } else {
+            None
+        };
+        let body = match (&handoff_reason, &m) {
+            (Some(_), _) => self.config.holding_reply.then(|| language.pick(&self.replies.holding).to_string()),
+            (None, Some(m)) => self.faq.entry(m.index).map(|e| language.pick(&e.answer).to_string()),
+            (None, None) => self.replies.fallback.get(&p.label).map(|b| language.pick(b).to_string()),
+        };
+        let reply = if urgent {
+            let prefix = language.pick(&self.replies.emergency_prefix);
+            Some(match body {
+                Some(b) => format!("{prefix}\n{b}"),
+                None => prefix.to_string(),
+            })
+        } else {
+            body
+        };
+        Response {
+            label: p.label.clone(),
+            confidence: p.confidence,
+            top3: p.top(3).to_vec(),
+            urgent,
+            language,
+            faq_id: m.as_ref().map(|m| m.id.clone()),
+            faq_score: m.as_ref().map(|m| m.score),
+            reply,
+            needs_human: handoff_reason.is_some(),
+            handoff_reason: handoff_reason.map(str::to_string),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_languages() {
+        assert_eq!(Language::detect("كيف اجدد الرخصة"), Language::Arabic);
+        assert_eq!(Language::detect("how do I renew my licence"), Language::English);
+        assert_eq!(Language::detect("3ndi mo5alfa radar"), Language::Arabizi);
+        assert_eq!(Language::detect("shukran ya shurta"), Language::Arabizi);
+        assert_eq!(Language::detect("ابا اسوي renew للـ license"), Language::Mixed);
+        assert_eq!(Language::detect("🙏"), Language::Arabic);
+    }
+}

@@ -1,0 +1,247 @@
+//! Second stage: splits normalized text into words and words into subwords
+//! with a Hugging Face `tokenizers` model trained on our own messages.
+//!
+//! mujib's [`Normalizer`](crate::Normalizer) has already done all
+//! normalization, so the HF pipeline gets no normalizer of its own (BERT's
+//! would strip hamza and NFKD would split أ). Words repeat constantly in this
+//! traffic, so callers cache per-word results (see `features`).
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tokenizers::models::bpe::{BPE, BpeTrainer};
+use tokenizers::models::unigram::{Unigram, UnigramTrainer};
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::models::{ModelWrapper, TrainerWrapper};
+use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::{AddedToken, Model};
+
+use crate::error::{Error, Result};
+use crate::normalize::{EMAIL_TOKEN, MENTION_TOKEN, URL_TOKEN};
+
+/// Which HF subword model to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubwordModel {
+    /// WordPiece (BERT-style, `##` continuation prefix).
+    WordPiece,
+    /// Byte-pair encoding.
+    Bpe,
+    /// SentencePiece-style unigram language model.
+    Unigram,
+}
+
+/// Settings for training the subword tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenizerConfig {
+    /// The subword algorithm.
+    pub model: SubwordModel,
+    /// Target vocabulary size.
+    pub vocab_size: usize,
+    /// Minimum frequency of a merge/piece.
+    pub min_frequency: u64,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            model: SubwordModel::WordPiece,
+            vocab_size: 6000,
+            min_frequency: 2,
+        }
+    }
+}
+
+const UNK: &str = "[UNK]";
+
+/// A trained subword tokenizer. `Send + Sync`; used through `&self`.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    hf: tokenizers::Tokenizer,
+}
+
+impl Tokenizer {
+    /// Trains a subword model on already-normalized texts.
+    pub fn train<S: AsRef<str>>(config: &TokenizerConfig, texts: &[S]) -> Result<Self> {
+        if config.vocab_size < 100 {
+            return Err(Error::param("vocab_size", "must be at least 100"));
+        }
+        let err = |e: tokenizers::Error| Error::Tokenizer(e.to_string());
+        let special = vec![AddedToken::from(UNK, true)];
+        let (model, mut trainer): (ModelWrapper, TrainerWrapper) = match config.model {
+            SubwordModel::WordPiece => (
+                WordPiece::builder()
+                    .unk_token(UNK.into())
+                    .build()
+                    .map_err(err)?
+                    .into(),
+                WordPieceTrainer::builder()
+                    .vocab_size(config.vocab_size)
+                    .min_frequency(config.min_frequency)
+                    .special_tokens(special)
+                    .show_progress(false)
+                    .build()
+                    .into(),
+            ),
+            SubwordModel::Bpe => (
+                BPE::builder()
+                    .unk_token(UNK.into())
+                    .build()
+                    .map_err(err)?
+                    .into(),
+                BpeTrainer::builder()
+                    .vocab_size(config.vocab_size)
+                    .min_frequency(config.min_frequency)
+                    .special_tokens(special)
+                    .show_progress(false)
+                    .build()
+                    .into(),
+            ),
+            SubwordModel::Unigram => (
+                Unigram::default().into(),
+                UnigramTrainer::builder()
+                    .vocab_size(config.vocab_size as u32)
+                    .unk_token(Some(UNK.into()))
+                    .special_tokens(special)
+                    .show_progress(false)
+                    .build()
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?
+                    .into(),
+            ),
+        };
+        let mut hf = tokenizers::Tokenizer::new(model);
+        hf.with_pre_tokenizer(Some(Whitespace {}));
+        // Train on the words exactly as `words` splits them, so training and
+        // use agree even where HF's regex and ours would differ.
+        let joined: Vec<String> = texts
+            .iter()
+            .map(|t| words(t.as_ref()).collect::<Vec<_>>().join(" "))
+            .collect();
+        hf.train(&mut trainer, joined.iter()).map_err(err)?;
+        Ok(Tokenizer { hf })
+    }
+
+    /// Loads a tokenizer from standard HF tokenizer JSON.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let hf = tokenizers::Tokenizer::from_str(json)
+            .map_err(|e| Error::Tokenizer(format!("cannot load tokenizer JSON: {e}")))?;
+        Ok(Tokenizer { hf })
+    }
+
+    /// Standard HF tokenizer JSON, loadable by `tokenizers` in Rust or Python.
+    pub fn to_json(&self) -> Result<String> {
+        self.hf
+            .to_string(false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Subword pieces of one word. Unknown pieces come back as `[UNK]`.
+    pub fn word_pieces(&self, word: &str) -> Vec<String> {
+        match self.hf.get_model().tokenize(word) {
+            Ok(tokens) => tokens.into_iter().map(|t| t.value).collect(),
+            Err(_) => vec![UNK.to_string()],
+        }
+    }
+
+    /// Subword pieces of a whole normalized text.
+    pub fn tokenize(&self, normalized: &str) -> Vec<String> {
+        words(normalized).flat_map(|w| self.word_pieces(w)).collect()
+    }
+
+    /// Number of entries in the subword vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.hf.get_model().get_vocab_size()
+    }
+}
+
+/// Splits normalized text into words: runs of letters/digits/marks/`_`, runs
+/// of other visible characters (punctuation, emoji), and the placeholder
+/// tokens `<url>`, `<email>`, `<user>` kept whole.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start();
+        let first = rest.chars().next()?;
+        if first == '<' {
+            for tok in [URL_TOKEN, EMAIL_TOKEN, MENTION_TOKEN] {
+                if rest.starts_with(tok) {
+                    let (w, r) = rest.split_at(tok.len());
+                    rest = r;
+                    return Some(w);
+                }
+            }
+        }
+        let wordy = is_word_char(first);
+        let end = rest
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c.is_whitespace() || is_word_char(c) != wordy || (!wordy && c == '<'))
+            .map_or(rest.len(), |(i, _)| i);
+        let (w, r) = rest.split_at(end);
+        rest = r;
+        Some(w)
+    })
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || matches!(c, '\u{0300}'..='\u{036F}' | '\u{064B}'..='\u{065F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_words_punctuation_emoji_and_placeholders() {
+        let got: Vec<_> = words("<user> وين الرادار?? 3ndi mo5alfa 🙏😡 <url>x").collect();
+        assert_eq!(
+            got,
+            ["<user>", "وين", "الرادار", "??", "3ndi", "mo5alfa", "🙏😡", "<url>", "x"]
+        );
+        assert_eq!(words("   ").count(), 0);
+        assert_eq!(words("<<a").collect::<Vec<_>>(), ["<", "<", "a"]);
+    }
+
+    fn corpus() -> Vec<&'static str> {
+        vec![
+            "ابي اجدد الرخصه",
+            "كيف اجدد الرخصه",
+            "abgha ajaded el rokhsa",
+            "how to renew my driving licence",
+            "renew my emirates id please",
+            "مخالفه رادار على شارع الشيخ زايد",
+            "عندي مخالفه رادار",
+            "3ndi mo5alfa radar",
+        ]
+    }
+
+    #[test]
+    fn trains_each_model_and_round_trips_json() {
+        for model in [SubwordModel::WordPiece, SubwordModel::Bpe, SubwordModel::Unigram] {
+            let cfg = TokenizerConfig {
+                model,
+                vocab_size: 120,
+                min_frequency: 1,
+            };
+            let t = Tokenizer::train(&cfg, &corpus()).unwrap();
+            let pieces = t.tokenize("الرخصه renew");
+            assert!(!pieces.is_empty(), "{model:?}");
+            let back = Tokenizer::from_json(&t.to_json().unwrap()).unwrap();
+            assert_eq!(back.tokenize("الرخصه renew"), pieces, "{model:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_json_and_tiny_vocab() {
+        assert!(matches!(Tokenizer::from_json("{"), Err(Error::Tokenizer(_))));
+        let cfg = TokenizerConfig {
+            vocab_size: 5,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Tokenizer::train(&cfg, &corpus()),
+            Err(Error::InvalidParam { .. })
+        ));
+    }
+}
