@@ -1,5 +1,39 @@
-//! mujib (مجيب, "the one who answers") labels citizen messages.
+//! mujib (مجيب, "the one who answers") reads the messages citizens and
+//! residents send to a government body, labels each one, flags emergencies
+//! and drafts the reply from a bilingual FAQ.
+//!
+//! # The pipeline
+//!
+//! ```text
+//! raw text ─▶ Normalizer ─▶ words + Tokenizer (HF subwords) ─▶ Featurizer (sparse tf-idf)
+//!          ─▶ Classifier (linear weights learned by linfa) ─▶ label, confidence, urgent
+//!          ─▶ FaqIndex (best entry) ─▶ Responder (reply in the writer's language, or a human)
+//! ```
+//!
+//! Each stage is a small `Send + Sync` type used through `&self`; load once,
+//! call from many threads. The model file carries the normalizer config,
+//! the tokenizer and the feature settings it was trained with.
+//!
+//! # Example
+//!
+//! ```
+//! # fn main() -> mujib::Result<()> {
+//! use mujib::{Normalizer, Responder};
+//!
+//! // The first stage on its own:
+//! assert_eq!(Normalizer::default().normalize("شكــــراااا  جزيلاً ﻻ"), "شكرا جزيلا لا");
+//!
+//! // The whole pipeline with the shipped model and FAQ:
+//! let responder = Responder::load("models/mujib.model", "data/faq.jsonl", "data/replies.json")?;
+//! let r = responder.respond("3ndi mo5alfa radar, kaif adfa3ha?");
+//! assert_eq!(r.label, "traffic");
+//! assert!(!r.urgent);
+//! println!("{} ({:.2}) -> {:?}", r.label, r.confidence, r.reply);
+//! # Ok(()) }
+//! ```
+
 pub mod error;
+
 mod classify;
 mod data;
 mod faq;
@@ -15,9 +49,12 @@ pub use classify::{
 };
 pub use data::{BadLine, LabelledMessage, Loaded, load_labelled};
 pub use error::{Error, Result};
+pub use faq::{
+    Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqEntry, FaqIndex, FaqMatch, FaqReport,
+    arabizi_to_arabic, faq_report,
+};
 pub use features::{FeatureConfig, Featurizer, SparseVec};
 pub use model::{FORMAT_NAME, FORMAT_VERSION, ModelMeta};
 pub use normalize::{EMAIL_TOKEN, MENTION_TOKEN, Normalizer, NormalizerConfig, URL_TOKEN};
-pub use tokenize::{SubwordModel, Tokenizer, TokenizerConfig, words};
-pub use faq::{Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqEntry, FaqIndex, FaqMatch, FaqReport, arabizi_to_arabic, faq_report};
 pub use respond::{Language, ReplyTemplates, Responder, ResponderConfig, Response};
+pub use tokenize::{SubwordModel, Tokenizer, TokenizerConfig, words};

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use linfa::prelude::*;
 use linfa_bayes::MultinomialNb;
-use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
+use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,9 @@ pub enum Learner {
     Logistic,
     /// linfa-bayes multinomial naive Bayes, fitted incrementally.
     NaiveBayes,
+    /// linfa-ftrl FTRL-proximal logistic regression, one-vs-rest, fitted
+    /// online in mini-batches.
+    Ftrl,
     /// Cross-validate both and keep the one with the higher macro-F1.
     Auto,
 }
@@ -41,6 +44,7 @@ impl Learner {
         match self {
             Learner::Logistic => "logistic",
             Learner::NaiveBayes => "naive_bayes",
+            Learner::Ftrl => "ftrl",
             Learner::Auto => "auto",
         }
     }
@@ -74,10 +78,24 @@ pub struct TrainParams {
     /// Columns (top features by chi²) the logistic learners see; L-BFGS
     /// time grows linearly with it.
     pub dense_features: usize,
+    /// Columns linfa-logistic sees (its L-BFGS is far slower than FTRL).
+    pub logistic_features: usize,
     /// Frequent words whose features are precomputed at load time.
     pub cache_words: usize,
+    /// FTRL learning rate (alpha).
+    pub ftrl_alpha: f64,
+    /// FTRL L1 penalty.
+    pub ftrl_l1: f64,
+    /// FTRL L2 penalty.
+    pub ftrl_l2: f64,
+    /// Passes over the data for FTRL.
+    pub ftrl_epochs: usize,
+    /// Rows per FTRL update.
+    pub ftrl_batch: usize,
     /// Recall the urgent threshold aims for on cross-validation.
     pub urgent_recall: f64,
+    /// Learn the urgent flag when the data has `urgent` annotations.
+    pub urgency: bool,
 }
 
 impl Default for TrainParams {
@@ -86,16 +104,23 @@ impl Default for TrainParams {
             normalizer: NormalizerConfig::default(),
             tokenizer: TokenizerConfig::default(),
             features: FeatureConfig::default(),
-            learner: Learner::NaiveBayes,
+            learner: Learner::Ftrl,
             folds: 5,
             seed: 42,
             l2: 1e-3,
             max_iterations: 150,
             nb_alpha: 0.05,
             max_dense_mb: 768,
-            dense_features: 4000,
+            dense_features: 40_000,
+            logistic_features: 4000,
             cache_words: 30_000,
             urgent_recall: 0.98,
+            urgency: true,
+            ftrl_alpha: 1.0,
+            ftrl_l1: 0.0,
+            ftrl_l2: 0.001,
+            ftrl_epochs: 15,
+            ftrl_batch: 8,
         }
     }
 }
@@ -112,6 +137,9 @@ impl TrainParams {
         }
         if !(self.nb_alpha > 0.0 && self.nb_alpha.is_finite()) {
             return Err(Error::param("nb_alpha", "must be a finite number > 0"));
+        }
+        if self.ftrl_epochs == 0 || self.ftrl_batch == 0 || !(self.ftrl_alpha > 0.0) {
+            return Err(Error::param("ftrl", "epochs, batch and alpha must be positive"));
         }
         if self.max_iterations == 0 {
             return Err(Error::param("max_iterations", "must be positive"));
@@ -212,13 +240,14 @@ impl ValidTrainParams {
             .map(|m| normalizer.normalize(&m.text).into_owned())
             .collect();
         let urgent: Vec<Option<bool>> = train.iter().map(|m| m.urgent).collect();
-        let has_urgency = urgent.contains(&Some(true)) && urgent.contains(&Some(false));
+        let has_urgency = p.urgency && urgent.contains(&Some(true)) && urgent.contains(&Some(false));
 
         let mut by_learner = BTreeMap::new();
         let candidates: &[Learner] = match p.learner {
-            Learner::Auto => &[Learner::Logistic, Learner::NaiveBayes],
+            Learner::Auto => &[Learner::Ftrl, Learner::NaiveBayes, Learner::Logistic],
             Learner::Logistic => &[Learner::Logistic],
             Learner::NaiveBayes => &[Learner::NaiveBayes],
+            Learner::Ftrl => &[Learner::Ftrl],
         };
         let mut best: Option<(Learner, f64, Vec<Vec<f32>>, Vec<f32>)> = None;
         if p.folds >= 2 {
@@ -380,21 +409,51 @@ impl ValidTrainParams {
         let n = texts.len().max(1);
         let dense_dim = (p.max_dense_mb * 1024 * 1024 / (n * 4)).min(p.dense_features).clamp(1, dim);
         let n_labels = labels.len();
-        let needs_dense = learner == Learner::Logistic || has_urgency;
-        let x = needs_dense.then(|| dense(&xs, dense_dim));
-        let head = match learner {
-            Learner::Logistic | Learner::Auto => {
-                let x = x.as_ref().expect("dense matrix built for logistic");
-                fit_logistic(x, y, n_labels, dim, p)?
+        let needs_dense = learner != Learner::NaiveBayes || has_urgency;
+        let x = needs_dense.then(|| dense_with_bias(&xs, dense_dim));
+        let orders = shuffled_orders(xs.len(), p.ftrl_epochs, p.seed);
+        let head = match (learner, &x) {
+            (Learner::NaiveBayes, _) => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
+            (Learner::Logistic | Learner::Auto, Some(x)) => {
+                let cols = dense_dim.min(p.logistic_features);
+                fit_logistic(&x.slice(ndarray::s![.., ..cols]), y, n_labels, dim, p)?
             }
-            Learner::NaiveBayes => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
+            (Learner::Ftrl, Some(x)) => {
+                let mut weights = vec![0.0f32; dim * n_labels];
+                let mut bias = vec![0.0f32; n_labels];
+                for class in 0..n_labels {
+                    let targets: Array1<bool> = y.iter().map(|&v| v == class).collect();
+                    let w = ftrl_binary(x, &targets, &orders, p)?;
+                    for j in 0..dense_dim {
+                        weights[j * n_labels + class] = w[j];
+                    }
+                    bias[class] = w[dense_dim];
+                }
+                LinearHead {
+                    labels: Vec::new(),
+                    weights,
+                    bias,
+                    temperature: 1.0,
+                }
+            }
+            _ => return Err(Error::Training("internal: no dense matrix".into())),
         };
         let head = LinearHead {
             labels: labels.to_vec(),
             ..head
         };
         let urgency = match (&x, has_urgency) {
-            (Some(x), true) => Some(fit_urgency(x, urgent, dim, p)?),
+            (Some(x), true) => {
+                let targets: Array1<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
+                let w = ftrl_binary(x, &targets, &orders, p)?;
+                let mut weights = vec![0.0f32; dim];
+                weights[..dense_dim].copy_from_slice(&w.as_slice().unwrap_or(&[])[..dense_dim]);
+                Some(UrgencyHead {
+                    weights,
+                    bias: w[dense_dim],
+                    threshold: 0.5,
+                })
+            }
             _ => None,
         };
         Ok(Fitted {
@@ -433,7 +492,7 @@ fn dense(xs: &[SparseVec], cols: usize) -> Array2<f32> {
     x
 }
 
-fn fit_logistic(x: &Array2<f32>, y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
+fn fit_logistic(x: &ndarray::ArrayView2<f32>, y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
     let targets = Array1::from(y.to_vec());
     let ds = DatasetBase::new(x.view(), targets.view());
     let model = MultiLogisticRegression::<f32>::default()
@@ -458,6 +517,63 @@ fn fit_logistic(x: &Array2<f32>, y: &[usize], n_labels: usize, dim: usize, p: &T
         bias,
         temperature: 1.0,
     })
+}
+
+/// The sparse rows as a dense `n × (cols + 1)` matrix whose last column is
+/// constant 1: linfa-ftrl has no intercept, so that column plays its part.
+fn dense_with_bias(xs: &[SparseVec], cols: usize) -> Array2<f32> {
+    let mut x = Array2::<f32>::zeros((xs.len(), cols + 1));
+    for (i, row) in xs.iter().enumerate() {
+        for &(j, v) in row {
+            if (j as usize) < cols {
+                x[[i, j as usize]] = v;
+            }
+        }
+        x[[i, cols]] = 1.0;
+    }
+    x
+}
+
+/// One seeded shuffled row order per epoch: the data files are grouped by
+/// writer and label, and an online learner must not see them in that order.
+fn shuffled_orders(n: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = SplitMix64(seed ^ 0xF7E1);
+    (0..epochs)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                let j = (rng.next() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+            order
+        })
+        .collect()
+}
+
+/// FTRL-proximal logistic regression (linfa-ftrl) for one yes/no target,
+/// fitted online in mini-batches; returns the weights (last = intercept).
+fn ftrl_binary(x: &Array2<f32>, targets: &Array1<bool>, orders: &[Vec<usize>], p: &TrainParams) -> Result<Array1<f32>> {
+    use linfa_ftrl::Ftrl;
+    use ndarray::Axis;
+    let params = Ftrl::<f32>::params()
+        .alpha(p.ftrl_alpha as f32)
+        .beta(1.0)
+        .l1_ratio(p.ftrl_l1 as f32)
+        .l2_ratio(p.ftrl_l2 as f32)
+        .check()
+        .map_err(|e| Error::Training(format!("ftrl: {e}")))?;
+    let mut model = None;
+    for order in orders {
+        for batch in order.chunks(p.ftrl_batch.max(1)) {
+            let ds = DatasetBase::new(x.select(Axis(0), batch), targets.select(Axis(0), batch));
+            model = Some(
+                params
+                    .fit_with(model, &ds)
+                    .map_err(|e| Error::Training(format!("ftrl: {e}")))?,
+            );
+        }
+    }
+    Ok(model.map_or_else(|| Array1::zeros(x.ncols()), |m| m.get_weights()))
 }
 
 /// Rows per chunk handed to naive Bayes' `fit_with`.
@@ -505,28 +621,6 @@ fn fit_naive_bayes(xs: &[SparseVec], y: &[usize], n_labels: usize, dim: usize, p
         weights,
         bias,
         temperature: 1.0,
-    })
-}
-
-fn fit_urgency(x: &Array2<f32>, urgent: &[Option<bool>], dim: usize, p: &TrainParams) -> Result<UrgencyHead> {
-    let targets: Array1<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
-    let ds = DatasetBase::new(x.view(), targets.view());
-    let model = LogisticRegression::<f32>::default()
-        .alpha(p.l2 as f32)
-        .max_iterations(p.max_iterations)
-        .fit(&ds)
-        .map_err(|e| Error::Training(format!("urgency model: {e}")))?;
-    // linfa models P(larger class); with bool targets that is `true`, but
-    // check rather than assume.
-    let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
-    let mut weights = vec![0.0f32; dim];
-    for (j, w) in model.params().iter().enumerate() {
-        weights[j] = sign * w;
-    }
-    Ok(UrgencyHead {
-        weights,
-        bias: sign * model.intercept(),
-        threshold: 0.5,
     })
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod classify;
+mod label;
 mod normalize;
 mod respond;
 mod train;
@@ -36,6 +37,8 @@ enum Command {
     Respond(respond::Args),
     /// Measure FAQ matching on a test set (top-1, MRR, no-match P/R).
     FaqEval(respond::FaqEvalArgs),
+    /// Label, flag and answer every row of CSV or JSONL files.
+    Label(label::Args),
 }
 
 /// Runs a parsed command line.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Classify(a) => classify::run(a),
         Command::Respond(a) => respond::run(a),
         Command::FaqEval(a) => respond::run_faq_eval(a),
+        Command::Label(a) => label::run(a),
     }
 }
 

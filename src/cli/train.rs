@@ -22,7 +22,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Learner: logistic, naive-bayes or auto (cross-validate both).
-    #[arg(long, value_enum, default_value_t = LearnerArg::NaiveBayes)]
+    #[arg(long, value_enum, default_value_t = LearnerArg::Ftrl)]
     learner: LearnerArg,
     /// JSON file with TrainParams (normalizer, tokenizer, features, ...);
     /// flags given on the command line override it.
@@ -52,6 +52,18 @@ pub struct TrainArgs {
     /// L-BFGS iterations.
     #[arg(long)]
     max_iterations: Option<u64>,
+    /// Additive smoothing of naive Bayes.
+    #[arg(long)]
+    nb_alpha: Option<f64>,
+    /// Smallest and largest character n-gram, e.g. `2-5`.
+    #[arg(long)]
+    char_range: Option<String>,
+    /// FTRL learning rate, L2 penalty and epochs, e.g. `0.5,0.01,8`.
+    #[arg(long)]
+    ftrl: Option<String>,
+    /// Do not learn the urgent flag.
+    #[arg(long)]
+    no_urgency: bool,
     /// Switch the hamza-seat normalization rule on.
     #[arg(long)]
     hamza_seats: bool,
@@ -61,6 +73,7 @@ pub struct TrainArgs {
 enum LearnerArg {
     Logistic,
     NaiveBayes,
+    Ftrl,
     Auto,
 }
 
@@ -115,6 +128,7 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     params.learner = match a.learner {
         LearnerArg::Logistic => Learner::Logistic,
         LearnerArg::NaiveBayes => Learner::NaiveBayes,
+        LearnerArg::Ftrl => Learner::Ftrl,
         LearnerArg::Auto => Learner::Auto,
     };
     for fam in &a.disable {
@@ -145,6 +159,29 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(m) = a.max_iterations {
         params.max_iterations = m;
+    }
+    if let Some(x) = a.nb_alpha {
+        params.nb_alpha = x;
+    }
+    if let Some(r) = &a.char_range {
+        let (lo, hi) = r
+            .split_once('-')
+            .and_then(|(l, h)| Some((l.parse().ok()?, h.parse().ok()?)))
+            .with_context(|| format!("--char-range {r}: expected MIN-MAX, e.g. 2-5"))?;
+        params.features.char_min = lo;
+        params.features.char_max = hi;
+    }
+    if let Some(f) = &a.ftrl {
+        let v: Vec<f64> = f.split(',').filter_map(|x| x.parse().ok()).collect();
+        if v.len() != 3 {
+            bail!("--ftrl {f}: expected ALPHA,L2,EPOCHS");
+        }
+        params.ftrl_alpha = v[0];
+        params.ftrl_l2 = v[1];
+        params.ftrl_epochs = v[2] as usize;
+    }
+    if a.no_urgency {
+        params.urgency = false;
     }
     if a.hamza_seats {
         params.normalizer.hamza_seats = true;

@@ -1,0 +1,111 @@
+//! Throughput of each pipeline stage and of the whole responder, on real
+//! messages from the corpus's test split (a realistic mix of Gulf, MSA,
+//! dialect, English, Arabizi and mixed text with its noise).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mujib::{Bilingual, Classifier, FaqEntry, FaqIndex, Responder, load_labelled};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn messages() -> Vec<String> {
+    let loaded = load_labelled(&root().join("data/messages")).expect("corpus");
+    loaded
+        .messages
+        .into_iter()
+        .filter(|m| m.split.as_deref() == Some("test"))
+        .map(|m| m.text)
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let msgs = messages();
+    let n = msgs.len() as u64;
+
+    let clf = Classifier::load(root().join("models/mujib.model")).expect("shipped model");
+    let normalized: Vec<String> = msgs.iter().map(|m| clf.normalizer().normalize(m).into_owned()).collect();
+    let tok = clf.featurizer().tokenizer().expect("model has a tokenizer").clone();
+
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("tokenize", |b| {
+        b.iter(|| {
+            for m in &normalized {
+                black_box(tok.tokenize(m));
+            }
+        })
+    });
+    g.bench_function("featurize", |b| {
+        b.iter(|| {
+            for m in &normalized {
+                black_box(clf.featurizer().featurize(m));
+            }
+        })
+    });
+    g.bench_function("classify_end_to_end", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(clf.classify(m));
+            }
+        })
+    });
+    g.finish();
+
+    let responder = Responder::load(
+        root().join("models/mujib.model"),
+        root().join("data/faq.jsonl"),
+        root().join("data/replies.json"),
+    )
+    .expect("responder");
+    let mut g = c.benchmark_group("respond");
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("shipped_faq", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(responder.respond(m));
+            }
+        })
+    });
+    g.finish();
+
+    // FAQ matching alone with 5,000 entries. The extra entries are made by
+    // pairing existing phrasings with corpus messages, for timing only.
+    let faq: Vec<FaqEntry> = responder.faq().entries().to_vec();
+    let mut big = faq.clone();
+    let mut k = 0;
+    while big.len() < 5000 {
+        let base = &faq[k % faq.len()];
+        let extra: Vec<String> = (0..6).map(|i| msgs[(k * 6 + i) % msgs.len()].clone()).collect();
+        let mut questions = base.questions.clone();
+        questions.extend(extra);
+        big.push(FaqEntry {
+            id: format!("{}#{k}", base.id),
+            label: base.label.clone(),
+            questions,
+            answer: Bilingual { ar: String::new(), en: String::new() },
+        });
+        k += 1;
+    }
+    let index = FaqIndex::new(big, clf.normalizer()).expect("index");
+    let mut g = c.benchmark_group("faq");
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("match_5000_entries", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(index.best(m, &[]));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);
