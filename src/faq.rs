@@ -55,8 +55,11 @@ pub struct FaqMatch {
 /// Default minimum score for a match; measured on `data/faq_test.jsonl`
 /// (see the README for the sweep).
 pub const DEFAULT_THRESHOLD: f32 = 0.30;
+/// Weight of the best phrasing's cosine against the centroid's.
+const PHRASE_WEIGHT: f32 = 0.25;
+
 /// Weight of the classifier's probability for the entry's label.
-pub const DEFAULT_LABEL_WEIGHT: f32 = 0.10;
+pub const DEFAULT_LABEL_WEIGHT: f32 = 0.30;
 
 /// An FAQ ready for matching. `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct FaqIndex {
     postings: Vec<Vec<(u32, f32)>>,
     /// phrasing -> entry
     owner: Vec<u32>,
+    /// feature id -> (entry, weight) of each entry's centroid vector
+    centroid_postings: Vec<Vec<(u32, f32)>>,
     threshold: f32,
     label_weight: f32,
 }
@@ -150,7 +155,28 @@ impl FaqIndex {
                 }
             }
         }
+        // Each entry's centroid (the normalized sum of its phrasings) holds
+        // the vocabulary of all of them at once, which helps paraphrases
+        // that share a word with one phrasing and a word with another.
+        let mut centroids: Vec<rustc_hash::FxHashMap<u32, f32>> = vec![Default::default(); entries.len()];
+        for (q, v) in vectors.iter().enumerate() {
+            for &(j, w) in v {
+                *centroids[owner[q] as usize].entry(j).or_insert(0.0) += w;
+            }
+        }
+        let mut centroid_postings = vec![Vec::new(); featurizer.dim()];
+        for (e, c) in centroids.iter().enumerate() {
+            let norm = c.values().map(|w| w * w).sum::<f32>().sqrt().max(1e-12);
+            let mut items: Vec<(u32, f32)> = c.iter().map(|(&j, &w)| (j, w / norm)).collect();
+            items.sort_by_key(|&(j, _)| j);
+            for (j, w) in items {
+                if df[j as usize] <= max_df {
+                    centroid_postings[j as usize].push((e as u32, w));
+                }
+            }
+        }
         Ok(FaqIndex {
+            centroid_postings,
             entries,
             normalizer: normalizer.clone(),
             featurizer,
@@ -212,9 +238,16 @@ impl FaqIndex {
                 *slot = s;
             }
         }
+        let mut centroid: BTreeMap<u32, f32> = BTreeMap::new();
+        for &(j, v) in &x {
+            for &(e, w) in &self.centroid_postings[j as usize] {
+                *centroid.entry(e).or_insert(0.0) += v * w;
+            }
+        }
         let mut out: Vec<FaqMatch> = best
             .into_iter()
             .map(|(e, s)| {
+                let s = PHRASE_WEIGHT * s + (1.0 - PHRASE_WEIGHT) * centroid.get(&e).copied().unwrap_or(0.0);
                 let entry = &self.entries[e as usize];
                 let p = label_probs
                     .iter()
