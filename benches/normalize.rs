@@ -18,7 +18,10 @@ fn bench(c: &mut Criterion) {
         .collect();
     let bytes: usize = msgs.iter().map(String::len).sum();
     let normalizer = Normalizer::default();
-    let normalized: Vec<String> = msgs.iter().map(|m| normalizer.normalize(m).into_owned()).collect();
+    let normalized: Vec<String> = msgs
+        .iter()
+        .map(|m| normalizer.normalize(m).into_owned())
+        .collect();
 
     let mut g = c.benchmark_group("normalize");
     g.throughput(Throughput::Bytes(bytes as u64));

@@ -27,8 +27,15 @@ fn bench(c: &mut Criterion) {
     let n = msgs.len() as u64;
 
     let clf = Classifier::load(root().join("models/mujib.model")).expect("shipped model");
-    let normalized: Vec<String> = msgs.iter().map(|m| clf.normalizer().normalize(m).into_owned()).collect();
-    let tok = clf.featurizer().tokenizer().expect("model has a tokenizer").clone();
+    let normalized: Vec<String> = msgs
+        .iter()
+        .map(|m| clf.normalizer().normalize(m).into_owned())
+        .collect();
+    let tok = clf
+        .featurizer()
+        .tokenizer()
+        .expect("model has a tokenizer")
+        .clone();
 
     let mut g = c.benchmark_group("stages");
     g.throughput(Throughput::Elements(n));
@@ -79,14 +86,19 @@ fn bench(c: &mut Criterion) {
     let mut k = 0;
     while big.len() < 5000 {
         let base = &faq[k % faq.len()];
-        let extra: Vec<String> = (0..6).map(|i| msgs[(k * 6 + i) % msgs.len()].clone()).collect();
+        let extra: Vec<String> = (0..6)
+            .map(|i| msgs[(k * 6 + i) % msgs.len()].clone())
+            .collect();
         let mut questions = base.questions.clone();
         questions.extend(extra);
         big.push(FaqEntry {
             id: format!("{}#{k}", base.id),
             label: base.label.clone(),
             questions,
-            answer: Bilingual { ar: String::new(), en: String::new() },
+            answer: Bilingual {
+                ar: String::new(),
+                en: String::new(),
+            },
         });
         k += 1;
     }

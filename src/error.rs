@@ -47,7 +47,9 @@ pub enum Error {
         found: String,
     },
     /// The model was written by a newer (or unknown) format version.
-    #[error("model format version {found} is not supported (this mujib reads versions {supported})")]
+    #[error(
+        "model format version {found} is not supported (this mujib reads versions {supported})"
+    )]
     ModelVersion {
         /// Version found in the file.
         found: u32,

@@ -112,7 +112,10 @@ impl FaqIndex {
         let mut seen = std::collections::HashSet::new();
         for e in &entries {
             if !seen.insert(e.id.as_str()) {
-                return Err(Error::param("faq", format!("duplicate entry id `{}`", e.id)));
+                return Err(Error::param(
+                    "faq",
+                    format!("duplicate entry id `{}`", e.id),
+                ));
             }
         }
         let mut texts = Vec::new();
@@ -158,7 +161,8 @@ impl FaqIndex {
         // Each entry's centroid (the normalized sum of its phrasings) holds
         // the vocabulary of all of them at once, which helps paraphrases
         // that share a word with one phrasing and a word with another.
-        let mut centroids: Vec<rustc_hash::FxHashMap<u32, f32>> = vec![Default::default(); entries.len()];
+        let mut centroids: Vec<rustc_hash::FxHashMap<u32, f32>> =
+            vec![Default::default(); entries.len()];
         for (q, v) in vectors.iter().enumerate() {
             for &(j, w) in v {
                 *centroids[owner[q] as usize].entry(j).or_insert(0.0) += w;
@@ -247,7 +251,8 @@ impl FaqIndex {
         let mut out: Vec<FaqMatch> = best
             .into_iter()
             .map(|(e, s)| {
-                let s = PHRASE_WEIGHT * s + (1.0 - PHRASE_WEIGHT) * centroid.get(&e).copied().unwrap_or(0.0);
+                let s = PHRASE_WEIGHT * s
+                    + (1.0 - PHRASE_WEIGHT) * centroid.get(&e).copied().unwrap_or(0.0);
                 let entry = &self.entries[e as usize];
                 let p = label_probs
                     .iter()
@@ -285,7 +290,8 @@ pub fn arabizi_to_arabic(text: &str) -> Option<String> {
     for word in text.split_whitespace() {
         let w = word.as_bytes();
         let arabizi = w.iter().any(|b| b.is_ascii_alphabetic())
-            && w.iter().any(|b| matches!(b, b'2' | b'3' | b'5' | b'6' | b'7' | b'8' | b'9'));
+            && w.iter()
+                .any(|b| matches!(b, b'2' | b'3' | b'5' | b'6' | b'7' | b'8' | b'9'));
         if !arabizi || !word.is_ascii() {
             continue;
         }
@@ -294,7 +300,11 @@ pub fn arabizi_to_arabic(text: &str) -> Option<String> {
             out.push(' ');
         }
         while i < w.len() {
-            let pair = if i + 1 < w.len() { Some((w[i], w[i + 1])) } else { None };
+            let pair = if i + 1 < w.len() {
+                Some((w[i], w[i + 1]))
+            } else {
+                None
+            };
             let two = match pair {
                 Some((b's', b'h')) => Some('ش'),
                 Some((b'k', b'h')) => Some('خ'),
@@ -371,9 +381,21 @@ mod tests {
     fn index() -> FaqIndex {
         FaqIndex::new(
             vec![
-                entry("traffic.pay_fine", "traffic", &["كيف ادفع المخالفه", "how do i pay my traffic fine"]),
-                entry("traffic.object_fine", "traffic", &["ابي اعترض على مخالفه", "how to object to a fine"]),
-                entry("general.id_renew", "general_inquiry", &["كيف اجدد الهويه", "renew emirates id"]),
+                entry(
+                    "traffic.pay_fine",
+                    "traffic",
+                    &["كيف ادفع المخالفه", "how do i pay my traffic fine"],
+                ),
+                entry(
+                    "traffic.object_fine",
+                    "traffic",
+                    &["ابي اعترض على مخالفه", "how to object to a fine"],
+                ),
+                entry(
+                    "general.id_renew",
+                    "general_inquiry",
+                    &["كيف اجدد الهويه", "renew emirates id"],
+                ),
             ],
             &Normalizer::default(),
         )
@@ -383,8 +405,14 @@ mod tests {
     #[test]
     fn finds_the_right_neighbour() {
         let idx = index();
-        assert_eq!(idx.search("I want to pay the fine", &[], 1)[0].id, "traffic.pay_fine");
-        assert_eq!(idx.search("اعتراض على المخالفة لو سمحت", &[], 1)[0].id, "traffic.object_fine");
+        assert_eq!(
+            idx.search("I want to pay the fine", &[], 1)[0].id,
+            "traffic.pay_fine"
+        );
+        assert_eq!(
+            idx.search("اعتراض على المخالفة لو سمحت", &[], 1)[0].id,
+            "traffic.object_fine"
+        );
         assert_eq!(idx.search("تجديد الهوية", &[], 1)[0].id, "general.id_renew");
     }
 
@@ -405,7 +433,10 @@ mod tests {
 
     #[test]
     fn arabizi_reaches_arabic_phrasings() {
-        assert_eq!(arabizi_to_arabic("3ndi mo5alfa").as_deref(), Some("عندي مخالفا"));
+        assert_eq!(
+            arabizi_to_arabic("3ndi mo5alfa").as_deref(),
+            Some("عندي مخالفا")
+        );
         assert!(arabizi_to_arabic("hello world").is_none());
     }
 
@@ -459,7 +490,8 @@ impl FaqReport {
 
 /// Scores ranked matches (`search` results) against expected ids.
 pub fn faq_report(cases: &[(Option<String>, Vec<FaqMatch>)], threshold: f32) -> FaqReport {
-    let (mut answerable, mut unanswerable, mut top1, mut answered, mut rr) = (0usize, 0usize, 0usize, 0usize, 0.0f64);
+    let (mut answerable, mut unanswerable, mut top1, mut answered, mut rr) =
+        (0usize, 0usize, 0usize, 0usize, 0.0f64);
     let (mut none_pred, mut none_true_pred) = (0usize, 0usize);
     for (expected, matches) in cases {
         let no_match = matches.first().is_none_or(|m| m.score < threshold);
@@ -494,7 +526,11 @@ pub fn faq_report(cases: &[(Option<String>, Vec<FaqMatch>)], threshold: f32) -> 
         unanswerable,
         top1_accuracy: ratio(top1, answerable),
         answered_correctly: ratio(answered, answerable),
-        mrr: if answerable == 0 { 0.0 } else { rr / answerable as f64 },
+        mrr: if answerable == 0 {
+            0.0
+        } else {
+            rr / answerable as f64
+        },
         no_match_precision: ratio(none_true_pred, none_pred),
         no_match_recall: ratio(none_true_pred, unanswerable),
     }

@@ -59,10 +59,18 @@ impl FeatureConfig {
     /// Checks the values once, so a bad config fails before training starts.
     pub fn check(&self) -> Result<()> {
         if !(self.words || self.bigrams || self.subwords || self.char_ngrams) {
-            return Err(Error::param("features", "at least one feature family must be on"));
+            return Err(Error::param(
+                "features",
+                "at least one feature family must be on",
+            ));
         }
-        if self.char_ngrams && (self.char_min == 0 || self.char_min > self.char_max || self.char_max > 8) {
-            return Err(Error::param("char_min/char_max", "need 1 <= char_min <= char_max <= 8"));
+        if self.char_ngrams
+            && (self.char_min == 0 || self.char_min > self.char_max || self.char_max > 8)
+        {
+            return Err(Error::param(
+                "char_min/char_max",
+                "need 1 <= char_min <= char_max <= 8",
+            ));
         }
         if self.max_features == 0 {
             return Err(Error::param("max_features", "must be positive"));
@@ -121,7 +129,12 @@ fn word_features(
     if config.char_ngrams {
         let mut bounds: Vec<usize> = Vec::with_capacity(word.len() + 3);
         let padded = format!(" {word} ");
-        bounds.extend(padded.char_indices().map(|(i, _)| i).take(MAX_NGRAM_CHARS + 2));
+        bounds.extend(
+            padded
+                .char_indices()
+                .map(|(i, _)| i)
+                .take(MAX_NGRAM_CHARS + 2),
+        );
         let cut = if bounds.len() == MAX_NGRAM_CHARS + 2 {
             bounds[MAX_NGRAM_CHARS + 1]
         } else {
@@ -150,10 +163,8 @@ pub(crate) fn raw_features(
     let mut prev: Option<&str> = None;
     for w in words(normalized) {
         word_features(config, tokenizer, w, f);
-        if config.bigrams {
-            if let Some(p) = prev {
-                f(BIGRAM, &[p, w]);
-            }
+        if let (true, Some(p)) = (config.bigrams, prev) {
+            f(BIGRAM, &[p, w]);
         }
         prev = Some(w);
     }
@@ -228,11 +239,16 @@ impl Featurizer {
 
     fn word_ids(&self, word: &str) -> Vec<u32> {
         let mut ids = Vec::new();
-        word_features(&self.config, self.tokenizer.as_ref(), word, &mut |fam, parts| {
-            if let Some(&id) = self.index.get(&feature_hash(fam, parts)) {
-                ids.push(id);
-            }
-        });
+        word_features(
+            &self.config,
+            self.tokenizer.as_ref(),
+            word,
+            &mut |fam, parts| {
+                if let Some(&id) = self.index.get(&feature_hash(fam, parts)) {
+                    ids.push(id);
+                }
+            },
+        );
         ids
     }
 
@@ -246,12 +262,10 @@ impl Featurizer {
                 Some(cached) => ids.extend_from_slice(cached),
                 None => ids.extend(self.word_ids(w)),
             }
-            if self.config.bigrams {
-                if let Some(p) = prev {
-                    if let Some(&id) = self.index.get(&feature_hash(BIGRAM, &[p, w])) {
-                        ids.push(id);
-                    }
-                }
+            if let (true, Some(p)) = (self.config.bigrams, prev)
+                && let Some(&id) = self.index.get(&feature_hash(BIGRAM, &[p, w]))
+            {
+                ids.push(id);
             }
             prev = Some(w);
         }
@@ -375,7 +389,11 @@ pub(crate) fn select_vocabulary(
                     let cc = cn - a;
                     let d = n - a - b - cc;
                     let den = (a + b) * (cc + d) * (a + cc) * (b + d);
-                    if den <= 0.0 { 0.0 } else { n * (a * d - b * cc).powi(2) / den }
+                    if den <= 0.0 {
+                        0.0
+                    } else {
+                        n * (a * d - b * cc).powi(2) / den
+                    }
                 })
                 .fold(0.0, f64::max);
             (score, s)
@@ -444,7 +462,12 @@ mod tests {
     #[test]
     fn vectors_are_unit_length_and_sorted() {
         let f = setup(FeatureConfig::default());
-        for text in ["عندي مخالفه", "thank you", "mo5alfa radar radar", "zzz unknown"] {
+        for text in [
+            "عندي مخالفه",
+            "thank you",
+            "mo5alfa radar radar",
+            "zzz unknown",
+        ] {
             let v = f.featurize(text);
             if v.is_empty() {
                 continue;
@@ -458,7 +481,8 @@ mod tests {
     #[test]
     fn cached_and_uncached_words_agree() {
         let f = setup(FeatureConfig::default());
-        let g = Featurizer::new(f.config.clone(), f.tokenizer.clone(), f.vocabulary(), &[]).unwrap();
+        let g =
+            Featurizer::new(f.config.clone(), f.tokenizer.clone(), f.vocabulary(), &[]).unwrap();
         for text in ["عندي مخالفه رادار", "thank you so much", "3ndi radar 🙏"] {
             assert_eq!(f.featurize(text), g.featurize(text), "{text}");
         }
@@ -480,7 +504,10 @@ mod tests {
             ..Default::default()
         });
         for fam in ["w:", "b:", "s:", "c:"] {
-            assert!((0..all.dim() as u32).any(|i| all.name(i).starts_with(fam)), "{fam}");
+            assert!(
+                (0..all.dim() as u32).any(|i| all.name(i).starts_with(fam)),
+                "{fam}"
+            );
         }
     }
 
@@ -492,7 +519,10 @@ mod tests {
         });
         let a = f.featurize("mo5alfa");
         let b = f.featurize("mo5alfaa");
-        let shared = a.iter().filter(|(i, _)| b.iter().any(|(j, _)| i == j)).count();
+        let shared = a
+            .iter()
+            .filter(|(i, _)| b.iter().any(|(j, _)| i == j))
+            .count();
         assert!(shared >= 3, "only {shared} shared");
     }
 

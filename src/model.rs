@@ -111,7 +111,11 @@ pub(crate) fn write(clf: &Classifier, mut w: impl Write) -> Result<()> {
         meta: clf.meta.clone(),
         normalizer: clf.normalizer.config().clone(),
         features: clf.featurizer.config().clone(),
-        tokenizer: clf.featurizer.tokenizer().map(Tokenizer::to_json).transpose()?,
+        tokenizer: clf
+            .featurizer
+            .tokenizer()
+            .map(Tokenizer::to_json)
+            .transpose()?,
         labels: clf.head.labels.clone(),
         vocabulary: vocab.names,
         cache_words: clf.featurizer.cached_words(),
@@ -153,13 +157,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            Error::ModelCorrupt(format!(
-                "truncated: {what} needs {n} bytes at offset {}, file has {}",
-                self.pos,
-                self.bytes.len()
-            ))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                Error::ModelCorrupt(format!(
+                    "truncated: {what} needs {n} bytes at offset {}, file has {}",
+                    self.pos,
+                    self.bytes.len()
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -171,7 +179,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn f32s(&mut self, n: usize, what: &str) -> Result<Vec<f32>> {
-        let b = self.take(n.checked_mul(4).ok_or_else(|| Error::ModelCorrupt(format!("{what} too large")))?, what)?;
+        let b = self.take(
+            n.checked_mul(4)
+                .ok_or_else(|| Error::ModelCorrupt(format!("{what} too large")))?,
+            what,
+        )?;
         Ok(b.chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect())
@@ -195,7 +207,10 @@ pub(crate) fn read(mut r: impl Read) -> Result<Classifier> {
             supported: format!("1..={FORMAT_VERSION}"),
         });
     }
-    let mut c = Cursor { bytes: &bytes, pos: 12 };
+    let mut c = Cursor {
+        bytes: &bytes,
+        pos: 12,
+    };
     let hlen = c.u64("header length")? as usize;
     let header_bytes = c.take(hlen, "header")?;
     let blen = c.u64("body length")? as usize;
@@ -253,7 +268,11 @@ pub(crate) fn read(mut r: impl Read) -> Result<Classifier> {
             blen, body.pos
         )));
     }
-    let tokenizer = header.tokenizer.as_deref().map(Tokenizer::from_json).transpose()?;
+    let tokenizer = header
+        .tokenizer
+        .as_deref()
+        .map(Tokenizer::from_json)
+        .transpose()?;
     let featurizer = Featurizer::new(
         header.features,
         tokenizer,
@@ -314,11 +333,17 @@ mod tests {
 
     #[test]
     fn rejects_wrong_magic_and_versions() {
-        assert!(matches!(read(&b"hello world!!"[..]), Err(Error::ModelFormat { .. })));
+        assert!(matches!(
+            read(&b"hello world!!"[..]),
+            Err(Error::ModelFormat { .. })
+        ));
         assert!(matches!(read(&b""[..]), Err(Error::ModelFormat { .. })));
         let mut v = MAGIC.to_vec();
         v.extend_from_slice(&99u32.to_le_bytes());
-        assert!(matches!(read(&v[..]), Err(Error::ModelVersion { found: 99, .. })));
+        assert!(matches!(
+            read(&v[..]),
+            Err(Error::ModelVersion { found: 99, .. })
+        ));
         let mut v = MAGIC.to_vec();
         v.extend_from_slice(&1u32.to_le_bytes());
         v.extend_from_slice(&1000u64.to_le_bytes());

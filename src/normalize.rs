@@ -177,8 +177,7 @@ impl Normalizer {
             if cfg.strip_invisible && is_invisible(c) {
                 continue;
             }
-            if (cfg.strip_diacritics && is_diacritic(c)) || (cfg.strip_tatweel && c == '\u{0640}')
-            {
+            if (cfg.strip_diacritics && is_diacritic(c)) || (cfg.strip_tatweel && c == '\u{0640}') {
                 continue;
             }
             let starts_tag = c.is_alphanumeric();
@@ -501,12 +500,24 @@ mod tests {
             ("hamza seat yeh kept by default", "مسئول", "مسئول"),
             ("arabic-indic digits phone", "٠٥٠١٢٣٤٥٦٧", "0501234567"),
             ("extended digits", "۰۵۵۹", "0559"),
-            ("arabic punctuation", "ليش؟ ما ردوا، والله؛", "ليش? ما ردوا, والله;"),
+            (
+                "arabic punctuation",
+                "ليش؟ ما ردوا، والله؛",
+                "ليش? ما ردوا, والله;",
+            ),
             ("bidi mark inside word", "مخا\u{200F}لفة", "مخالفه"),
             ("zwnj inside word", "می\u{200C}خواهم", "ميخواهم"),
-            ("bidi isolate around word", "\u{2067}رادار\u{2069} here", "رادار here"),
+            (
+                "bidi isolate around word",
+                "\u{2067}رادار\u{2069} here",
+                "رادار here",
+            ),
             ("bom and soft hyphen", "\u{FEFF}traf\u{00AD}fic", "traffic"),
-            ("zero-width space separates", "fine\u{200B}paid", "fine paid"),
+            (
+                "zero-width space separates",
+                "fine\u{200B}paid",
+                "fine paid",
+            ),
             ("elongation arabic", "شكراااا", "شكرا"),
             ("elongation latin", "pleeeease", "pleease"),
             ("elongation keeps doubles", "الله good", "الله good"),
@@ -514,7 +525,11 @@ mod tests {
             ("lowercase", "PLEASE Help", "please help"),
             ("whitespace", "  a\t\tb\n\nc  ", "a b c"),
             ("url", "see https://rta.ae/x?y=1 now", "see <url> now"),
-            ("url arabic path", "https://example.ae/خدمات/مخالفات", "<url>"),
+            (
+                "url arabic path",
+                "https://example.ae/خدمات/مخالفات",
+                "<url>",
+            ),
             ("www url", "visit WWW.Example.com.", "visit <url>"),
             ("email", "mail me a.b@mail.co.uk pls", "mail me <email> pls"),
             ("mention", "@DubaiPoliceHQ شكرا", "<user> شكرا"),
@@ -525,7 +540,11 @@ mod tests {
             ("lone hash", "room # 5", "room # 5"),
             ("emoji kept", "شكرا 🙏😡", "شكرا 🙏😡"),
             ("underscore outside hashtag", "my_id", "my_id"),
-            ("issue example", "شكــــراااا  جزيلاً ﻻ ١٢٣ @DubaiPoliceHQ", "شكرا جزيلا لا 123 <user>"),
+            (
+                "issue example",
+                "شكــــراااا  جزيلاً ﻻ ١٢٣ @DubaiPoliceHQ",
+                "شكرا جزيلا لا 123 <user>",
+            ),
         ];
         for (rule, input, expected) in cases {
             assert_eq!(norm(input), *expected, "rule: {rule}, input: {input:?}");
@@ -577,7 +596,12 @@ mod tests {
     #[test]
     fn tricky_second_pass_cases() {
         let n = Normalizer::default();
-        for s in ["@\u{200E}user", "#\u{200E}tag", "a\u{06DD}\u{0301}", "ww\u{200D}w.x.com"] {
+        for s in [
+            "@\u{200E}user",
+            "#\u{200E}tag",
+            "a\u{06DD}\u{0301}",
+            "ww\u{200D}w.x.com",
+        ] {
             let once = n.normalize(s).into_owned();
             assert_eq!(n.normalize(&once), once, "{s:?}");
         }

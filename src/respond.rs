@@ -35,7 +35,8 @@ impl Language {
             let mut has_latin = false;
             let mut has_digit_letter = false;
             for c in word.chars() {
-                if ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c) {
+                if ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c)
+                {
                     if c.is_alphabetic() {
                         arabic += 1;
                     }
@@ -47,7 +48,11 @@ impl Language {
                 }
             }
             let lower = word.to_ascii_lowercase();
-            if has_latin && (has_digit_letter || ARABIZI_WORDS.contains(&lower.trim_matches(|c: char| !c.is_ascii_alphanumeric()))) {
+            if has_latin
+                && (has_digit_letter
+                    || ARABIZI_WORDS
+                        .contains(&lower.trim_matches(|c: char| !c.is_ascii_alphanumeric())))
+            {
                 arabizi_words += 1;
             }
         }
@@ -73,11 +78,70 @@ impl Language {
 
 /// Frequent Arabizi words without digit-letters.
 const ARABIZI_WORDS: &[&str] = &[
-    "shukran", "shokran", "shkran", "mashkoor", "mashkoreen", "yalla", "wayed", "wayid", "abgha", "abga", "ebgha",
-    "shu", "shoo", "sho", "wain", "wen", "kaif", "kif", "leesh", "lesh", "ana", "enta", "inta", "ya", "ma", "mub",
-    "hadi", "hatha", "habibi", "inshallah", "wallah", "walla", "mashallah", "salam", "alaikum", "alaykum", "lo", "law",
-    "ashkurkum", "akhooy", "akhoy", "bas", "ba3d", "mafi", "fi", "ly", "li", "ana", "3ndi", "andi", "bgha", "abi",
-    "mukhalfa", "mokhalfa", "rukhsa", "rokhsa", "sayara", "sayyara", "shurta", "shorta", "haq", "7ag", "emta", "meta",
+    "shukran",
+    "shokran",
+    "shkran",
+    "mashkoor",
+    "mashkoreen",
+    "yalla",
+    "wayed",
+    "wayid",
+    "abgha",
+    "abga",
+    "ebgha",
+    "shu",
+    "shoo",
+    "sho",
+    "wain",
+    "wen",
+    "kaif",
+    "kif",
+    "leesh",
+    "lesh",
+    "ana",
+    "enta",
+    "inta",
+    "ya",
+    "ma",
+    "mub",
+    "hadi",
+    "hatha",
+    "habibi",
+    "inshallah",
+    "wallah",
+    "walla",
+    "mashallah",
+    "salam",
+    "alaikum",
+    "alaykum",
+    "lo",
+    "law",
+    "ashkurkum",
+    "akhooy",
+    "akhoy",
+    "bas",
+    "ba3d",
+    "mafi",
+    "fi",
+    "ly",
+    "li",
+    "ana",
+    "3ndi",
+    "andi",
+    "bgha",
+    "abi",
+    "mukhalfa",
+    "mokhalfa",
+    "rukhsa",
+    "rokhsa",
+    "sayara",
+    "sayyara",
+    "shurta",
+    "shorta",
+    "haq",
+    "7ag",
+    "emta",
+    "meta",
 ];
 
 /// When the responder hands a message to a person.
@@ -177,7 +241,11 @@ pub struct Responder {
 
 impl Responder {
     /// Loads model, FAQ and reply templates from files.
-    pub fn load(model: impl AsRef<Path>, faq: impl AsRef<Path>, replies: impl AsRef<Path>) -> Result<Self> {
+    pub fn load(
+        model: impl AsRef<Path>,
+        faq: impl AsRef<Path>,
+        replies: impl AsRef<Path>,
+    ) -> Result<Self> {
         let classifier = Classifier::load(model)?;
         let faq = FaqIndex::load(faq, classifier.normalizer())?;
         let replies = ReplyTemplates::load(replies)?;
@@ -185,10 +253,18 @@ impl Responder {
     }
 
     /// Assembles a responder, checking that every label has a fallback.
-    pub fn new(classifier: Classifier, faq: FaqIndex, replies: ReplyTemplates, config: ResponderConfig) -> Result<Self> {
+    pub fn new(
+        classifier: Classifier,
+        faq: FaqIndex,
+        replies: ReplyTemplates,
+        config: ResponderConfig,
+    ) -> Result<Self> {
         for l in classifier.labels() {
             if !replies.fallback.contains_key(l) && !config.out_of_scope_labels.contains(l) {
-                return Err(Error::param("replies", format!("no fallback reply for label `{l}`")));
+                return Err(Error::param(
+                    "replies",
+                    format!("no fallback reply for label `{l}`"),
+                ));
             }
         }
         Ok(Responder {
@@ -219,7 +295,11 @@ impl Responder {
     /// bonus applied, whatever their score (for evaluation and tooling).
     pub fn faq_matches(&self, text: &str, k: usize) -> Vec<crate::faq::FaqMatch> {
         let p = self.classifier.classify(text);
-        let probs: Vec<(&str, f32)> = p.scores.iter().map(|s| (s.label.as_str(), s.score)).collect();
+        let probs: Vec<(&str, f32)> = p
+            .scores
+            .iter()
+            .map(|s| (s.label.as_str(), s.score))
+            .collect();
         self.faq.search(text, &probs, k)
     }
 
@@ -232,7 +312,11 @@ impl Responder {
     pub fn respond(&self, text: &str) -> Response {
         let p = self.classifier.classify(text);
         let language = Language::detect(text);
-        let probs: Vec<(&str, f32)> = p.scores.iter().map(|s| (s.label.as_str(), s.score)).collect();
+        let probs: Vec<(&str, f32)> = p
+            .scores
+            .iter()
+            .map(|s| (s.label.as_str(), s.score))
+            .collect();
         let margin = p.scores.get(1).map_or(1.0, |s| p.confidence - s.score);
         let out_of_scope = self.config.out_of_scope_labels.contains(&p.label);
         let handoff_reason = if text.trim().is_empty() || p.no_signal {
@@ -255,9 +339,19 @@ impl Responder {
             None
         };
         let body = match (&handoff_reason, &m) {
-            (Some(_), _) => self.config.holding_reply.then(|| language.pick(&self.replies.holding).to_string()),
-            (None, Some(m)) => self.faq.entry(m.index).map(|e| language.pick(&e.answer).to_string()),
-            (None, None) => self.replies.fallback.get(&p.label).map(|b| language.pick(b).to_string()),
+            (Some(_), _) => self
+                .config
+                .holding_reply
+                .then(|| language.pick(&self.replies.holding).to_string()),
+            (None, Some(m)) => self
+                .faq
+                .entry(m.index)
+                .map(|e| language.pick(&e.answer).to_string()),
+            (None, None) => self
+                .replies
+                .fallback
+                .get(&p.label)
+                .map(|b| language.pick(b).to_string()),
         };
         let reply = if urgent {
             let prefix = language.pick(&self.replies.emergency_prefix);
@@ -290,10 +384,16 @@ mod tests {
     #[test]
     fn detects_languages() {
         assert_eq!(Language::detect("كيف اجدد الرخصة"), Language::Arabic);
-        assert_eq!(Language::detect("how do I renew my licence"), Language::English);
+        assert_eq!(
+            Language::detect("how do I renew my licence"),
+            Language::English
+        );
         assert_eq!(Language::detect("3ndi mo5alfa radar"), Language::Arabizi);
         assert_eq!(Language::detect("shukran ya shurta"), Language::Arabizi);
-        assert_eq!(Language::detect("ابا اسوي renew للـ license"), Language::Mixed);
+        assert_eq!(
+            Language::detect("ابا اسوي renew للـ license"),
+            Language::Mixed
+        );
         assert_eq!(Language::detect("🙏"), Language::Arabic);
     }
 }

@@ -13,7 +13,10 @@ fn root() -> PathBuf {
 /// A small, fast training set: two files of the corpus, train split only.
 fn small_data() -> Vec<LabelledMessage> {
     let mut v = Vec::new();
-    for f in ["data/messages/native_en.jsonl", "data/messages/emirati_more.jsonl"] {
+    for f in [
+        "data/messages/native_en.jsonl",
+        "data/messages/emirati_more.jsonl",
+    ] {
         v.extend(load_labelled(&root().join(f)).unwrap().messages);
     }
     v.retain(|m| m.split.as_deref() == Some("train"));
@@ -31,7 +34,12 @@ fn small_params() -> TrainParams {
 }
 
 fn train_small() -> Classifier {
-    small_params().check().unwrap().train(&small_data()).unwrap().0
+    small_params()
+        .check()
+        .unwrap()
+        .train(&small_data())
+        .unwrap()
+        .0
 }
 
 const PROBES: &[&str] = &[
@@ -105,12 +113,18 @@ fn corrupt_and_newer_files_give_typed_errors() {
     let mid = bytes.len() - 100;
     bytes[mid] ^= 0xff;
     let err = Classifier::from_reader(&bytes[..]).unwrap_err();
-    assert!(matches!(err, Error::ModelCorrupt(ref m) if m.contains("checksum")), "{err}");
+    assert!(
+        matches!(err, Error::ModelCorrupt(ref m) if m.contains("checksum")),
+        "{err}"
+    );
 
     let mut newer = model_bytes();
     newer[8..12].copy_from_slice(&99u32.to_le_bytes());
     let err = Classifier::from_reader(&newer[..]).unwrap_err();
-    assert!(matches!(err, Error::ModelVersion { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, Error::ModelVersion { found: 99, .. }),
+        "{err}"
+    );
 
     let err = Classifier::from_reader(&b"label,text\nx,y\n"[..]).unwrap_err();
     assert!(matches!(err, Error::ModelFormat { .. }), "{err}");
@@ -132,10 +146,19 @@ fn shipped_model_golden_expectations() {
     let clf = shipped();
     let cases = [
         ("كم مخالفاتي المرورية وكيف ادفعها؟", "traffic"),
-        ("my wallet was stolen in the metro, how do I file a police report", "criminal"),
+        (
+            "my wallet was stolen in the metro, how do I file a police report",
+            "criminal",
+        ),
         ("شكرا شرطة دبي على سرعة الاستجابة 🙏", "thanks"),
-        ("the app has been down for three days and nobody answers the phone", "service_complaint"),
-        ("what documents do I need to renew my emirates id", "general_inquiry"),
+        (
+            "the app has been down for three days and nobody answers the phone",
+            "service_complaint",
+        ),
+        (
+            "what documents do I need to renew my emirates id",
+            "general_inquiry",
+        ),
         ("wain a7sal shahadat 7usn sulook?", "general_inquiry"),
     ];
     for (text, label) in cases {

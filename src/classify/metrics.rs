@@ -67,7 +67,11 @@ pub(crate) struct Scored<'a> {
 }
 
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -91,7 +95,14 @@ fn macro_f1(items: &[&Scored<'_>], n_labels: usize) -> (f64, Vec<(f64, f64, f64,
         }
         per.push((p, r, f, gold));
     }
-    (if present == 0 { 0.0 } else { sum / present as f64 }, per)
+    (
+        if present == 0 {
+            0.0
+        } else {
+            sum / present as f64
+        },
+        per,
+    )
 }
 
 pub(crate) fn evaluate(labels: &[String], items: &[Scored<'_>]) -> EvalReport {
@@ -112,7 +123,10 @@ pub(crate) fn evaluate(labels: &[String], items: &[Scored<'_>]) -> EvalReport {
         .into_iter()
         .map(|(l, v)| (l, macro_f1(&v, n_labels).0))
         .collect();
-    let urgent_items: Vec<_> = items.iter().filter_map(|s| s.urgent_gold.map(|g| (g, s.urgent_pred))).collect();
+    let urgent_items: Vec<_> = items
+        .iter()
+        .filter_map(|s| s.urgent_gold.map(|g| (g, s.urgent_pred)))
+        .collect();
     let urgent = urgent_items.iter().any(|&(g, _)| g).then(|| {
         let tp = urgent_items.iter().filter(|&&(g, p)| g && p).count();
         let support = urgent_items.iter().filter(|&&(g, _)| g).count();
@@ -126,7 +140,10 @@ pub(crate) fn evaluate(labels: &[String], items: &[Scored<'_>]) -> EvalReport {
     });
     EvalReport {
         n: items.len(),
-        accuracy: ratio(items.iter().filter(|s| s.gold == s.pred).count(), items.len()),
+        accuracy: ratio(
+            items.iter().filter(|s| s.gold == s.pred).count(),
+            items.len(),
+        ),
         macro_f1: macro_all,
         per_label: per
             .into_iter()
@@ -180,7 +197,11 @@ impl EvalReport {
             "n={}  accuracy={:.4}  macro-F1={:.4}  ECE={:.4}",
             self.n, self.accuracy, self.macro_f1, self.ece
         );
-        let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>8}", "label", "precision", "recall", "f1", "support");
+        let _ = writeln!(
+            s,
+            "{:<20} {:>9} {:>9} {:>9} {:>8}",
+            "label", "precision", "recall", "f1", "support"
+        );
         for m in &self.per_label {
             let _ = writeln!(
                 s,
@@ -199,7 +220,10 @@ impl EvalReport {
                 u.precision, u.recall, u.support, u.flagged
             );
         }
-        let _ = writeln!(s, "confusion (rows gold, columns predicted; order as above):");
+        let _ = writeln!(
+            s,
+            "confusion (rows gold, columns predicted; order as above):"
+        );
         for (l, row) in self.labels.iter().zip(&self.confusion) {
             let cells: Vec<String> = row.iter().map(|c| format!("{c:>5}")).collect();
             let _ = writeln!(s, "  {:<20}{}", l, cells.join(""));

@@ -77,7 +77,10 @@ pub(crate) struct UrgencyHead {
 
 impl UrgencyHead {
     pub fn probability(&self, x: &SparseVec) -> f32 {
-        let z = self.bias + x.iter().map(|&(j, v)| v * self.weights[j as usize]).sum::<f32>();
+        let z = self.bias
+            + x.iter()
+                .map(|&(j, v)| v * self.weights[j as usize])
+                .sum::<f32>();
         1.0 / (1.0 + (-z).exp())
     }
 }

@@ -114,7 +114,7 @@ impl Default for TrainParams {
             dense_features: 40_000,
             logistic_features: 4000,
             cache_words: 30_000,
-            urgent_recall: 0.98,
+            urgent_recall: 0.95,
             urgency: true,
             ftrl_alpha: 1.0,
             ftrl_l1: 0.0,
@@ -130,7 +130,10 @@ impl TrainParams {
     pub fn check(self) -> Result<ValidTrainParams> {
         self.features.check()?;
         if self.folds == 1 || self.folds > 20 {
-            return Err(Error::param("folds", "use 0 (no cross-validation) or 2..=20"));
+            return Err(Error::param(
+                "folds",
+                "use 0 (no cross-validation) or 2..=20",
+            ));
         }
         if !(self.l2 >= 0.0 && self.l2.is_finite()) {
             return Err(Error::param("l2", "must be a finite number >= 0"));
@@ -138,8 +141,15 @@ impl TrainParams {
         if !(self.nb_alpha > 0.0 && self.nb_alpha.is_finite()) {
             return Err(Error::param("nb_alpha", "must be a finite number > 0"));
         }
-        if self.ftrl_epochs == 0 || self.ftrl_batch == 0 || !(self.ftrl_alpha > 0.0) {
-            return Err(Error::param("ftrl", "epochs, batch and alpha must be positive"));
+        if self.ftrl_epochs == 0
+            || self.ftrl_batch == 0
+            || self.ftrl_alpha.is_nan()
+            || self.ftrl_alpha <= 0.0
+        {
+            return Err(Error::param(
+                "ftrl",
+                "epochs, batch and alpha must be positive",
+            ));
         }
         if self.max_iterations == 0 {
             return Err(Error::param("max_iterations", "must be positive"));
@@ -190,6 +200,11 @@ pub struct TrainReport {
     pub train_seconds: f64,
 }
 
+/// Out-of-fold label logits and urgent probabilities, one per training message.
+type OutOfFold = (Vec<Vec<f32>>, Vec<f32>);
+/// One held-out message's (index, logits, urgent probability).
+type FoldScore = (usize, Vec<f32>, f32);
+
 struct Fitted {
     featurizer: Featurizer,
     head: LinearHead,
@@ -209,8 +224,9 @@ impl ValidTrainParams {
         let start = Instant::now();
         let p = &self.0;
         let normalizer = Normalizer::new(p.normalizer.clone());
-        let (train, test): (Vec<&LabelledMessage>, Vec<&LabelledMessage>) =
-            data.iter().partition(|m| m.split.as_deref() != Some("test"));
+        let (train, test): (Vec<&LabelledMessage>, Vec<&LabelledMessage>) = data
+            .iter()
+            .partition(|m| m.split.as_deref() != Some("test"));
         let mut labels: Vec<String> = train.iter().map(|m| m.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -240,7 +256,8 @@ impl ValidTrainParams {
             .map(|m| normalizer.normalize(&m.text).into_owned())
             .collect();
         let urgent: Vec<Option<bool>> = train.iter().map(|m| m.urgent).collect();
-        let has_urgency = p.urgency && urgent.contains(&Some(true)) && urgent.contains(&Some(false));
+        let has_urgency =
+            p.urgency && urgent.contains(&Some(true)) && urgent.contains(&Some(false));
 
         let mut by_learner = BTreeMap::new();
         let candidates: &[Learner] = match p.learner {
@@ -249,12 +266,19 @@ impl ValidTrainParams {
             Learner::NaiveBayes => &[Learner::NaiveBayes],
             Learner::Ftrl => &[Learner::Ftrl],
         };
-        let mut best: Option<(Learner, f64, Vec<Vec<f32>>, Vec<f32>)> = None;
+        let mut best: Option<(Learner, f64, OutOfFold)> = None;
         if p.folds >= 2 {
             let folds = stratified_folds(&y, labels.len(), p.folds, p.seed);
             for &learner in candidates {
-                let (oof, oof_urgent) =
-                    self.cross_validate(learner, &texts, &y, &urgent, &labels, &folds, has_urgency)?;
+                let (oof, oof_urgent) = self.cross_validate(
+                    learner,
+                    &texts,
+                    &y,
+                    &urgent,
+                    &labels,
+                    &folds,
+                    has_urgency,
+                )?;
                 let items: Vec<Scored<'_>> = oof
                     .iter()
                     .zip(&y)
@@ -263,7 +287,7 @@ impl ValidTrainParams {
                 let f1 = metrics::evaluate(&labels, &items).macro_f1;
                 by_learner.insert(learner.name().to_string(), f1);
                 if best.as_ref().is_none_or(|b| f1 > b.1) {
-                    best = Some((learner, f1, oof, oof_urgent));
+                    best = Some((learner, f1, (oof, oof_urgent)));
                 }
             }
         }
@@ -272,9 +296,10 @@ impl ValidTrainParams {
 
         let mut cv = None;
         let mut temperature = 1.0;
-        if let Some((_, _, oof, oof_urgent)) = &best {
+        if let Some((_, _, (oof, oof_urgent))) = &best {
             temperature = fit_temperature(oof, &y);
-            let threshold = has_urgency.then(|| urgent_threshold(oof_urgent, &urgent, p.urgent_recall));
+            let threshold =
+                has_urgency.then(|| urgent_threshold(oof_urgent, &urgent, p.urgent_recall));
             if let (Some(u), Some(t)) = (fitted.urgency.as_mut(), threshold) {
                 u.threshold = t;
             }
@@ -342,18 +367,20 @@ impl ValidTrainParams {
         labels: &[String],
         folds: &[usize],
         has_urgency: bool,
-    ) -> Result<(Vec<Vec<f32>>, Vec<f32>)> {
+    ) -> Result<OutOfFold> {
         use rayon::prelude::*;
         let k = folds.iter().copied().max().map_or(0, |m| m + 1);
         // Folds are independent: fit them on all cores.
-        let per_fold: Vec<Result<Vec<(usize, Vec<f32>, f32)>>> = (0..k)
+        let per_fold: Vec<Result<Vec<FoldScore>>> = (0..k)
             .into_par_iter()
             .map(|fold| {
-                let (tr, te): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| folds[i] != fold);
+                let (tr, te): (Vec<usize>, Vec<usize>) =
+                    (0..texts.len()).partition(|&i| folds[i] != fold);
                 let tr_texts: Vec<String> = tr.iter().map(|&i| texts[i].clone()).collect();
                 let tr_y: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
                 let tr_u: Vec<Option<bool>> = tr.iter().map(|&i| urgent[i]).collect();
-                let fitted = self.fit(learner, &tr_texts, &tr_y, &tr_u, labels, has_urgency, false)?;
+                let fitted =
+                    self.fit(learner, &tr_texts, &tr_y, &tr_u, labels, has_urgency, false)?;
                 Ok(te
                     .iter()
                     .map(|&i| {
@@ -407,7 +434,9 @@ impl ValidTrainParams {
         let xs: Vec<SparseVec> = texts.iter().map(|t| featurizer.featurize(t)).collect();
         let dim = featurizer.dim();
         let n = texts.len().max(1);
-        let dense_dim = (p.max_dense_mb * 1024 * 1024 / (n * 4)).min(p.dense_features).clamp(1, dim);
+        let dense_dim = (p.max_dense_mb * 1024 * 1024 / (n * 4))
+            .min(p.dense_features)
+            .clamp(1, dim);
         let n_labels = labels.len();
         let needs_dense = learner != Learner::NaiveBayes || has_urgency;
         let x = needs_dense.then(|| dense_with_bias(&xs, dense_dim));
@@ -465,11 +494,18 @@ impl ValidTrainParams {
     }
 }
 
-fn scored<'a>(gold: usize, probs: &[f32], lang: Option<&'a str>, ug: Option<bool>, up: bool) -> Scored<'a> {
-    let (pred, conf) = probs
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+fn scored<'a>(
+    gold: usize,
+    probs: &[f32],
+    lang: Option<&'a str>,
+    ug: Option<bool>,
+    up: bool,
+) -> Scored<'a> {
+    let (pred, conf) =
+        probs.iter().enumerate().fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        );
     Scored {
         gold,
         pred,
@@ -492,7 +528,13 @@ fn dense(xs: &[SparseVec], cols: usize) -> Array2<f32> {
     x
 }
 
-fn fit_logistic(x: &ndarray::ArrayView2<f32>, y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
+fn fit_logistic(
+    x: &ndarray::ArrayView2<f32>,
+    y: &[usize],
+    n_labels: usize,
+    dim: usize,
+    p: &TrainParams,
+) -> Result<LinearHead> {
     let targets = Array1::from(y.to_vec());
     let ds = DatasetBase::new(x.view(), targets.view());
     let model = MultiLogisticRegression::<f32>::default()
@@ -552,7 +594,12 @@ fn shuffled_orders(n: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
 
 /// FTRL-proximal logistic regression (linfa-ftrl) for one yes/no target,
 /// fitted online in mini-batches; returns the weights (last = intercept).
-fn ftrl_binary(x: &Array2<f32>, targets: &Array1<bool>, orders: &[Vec<usize>], p: &TrainParams) -> Result<Array1<f32>> {
+fn ftrl_binary(
+    x: &Array2<f32>,
+    targets: &Array1<bool>,
+    orders: &[Vec<usize>],
+    p: &TrainParams,
+) -> Result<Array1<f32>> {
     use linfa_ftrl::Ftrl;
     use ndarray::Axis;
     let params = Ftrl::<f32>::params()
@@ -579,7 +626,13 @@ fn ftrl_binary(x: &Array2<f32>, targets: &Array1<bool>, orders: &[Vec<usize>], p
 /// Rows per chunk handed to naive Bayes' `fit_with`.
 const NB_CHUNK: usize = 1024;
 
-fn fit_naive_bayes(xs: &[SparseVec], y: &[usize], n_labels: usize, dim: usize, p: &TrainParams) -> Result<LinearHead> {
+fn fit_naive_bayes(
+    xs: &[SparseVec],
+    y: &[usize],
+    n_labels: usize,
+    dim: usize,
+    p: &TrainParams,
+) -> Result<LinearHead> {
     let params = MultinomialNb::<f32, usize>::params()
         .alpha(p.nb_alpha as f32)
         .check()

@@ -43,9 +43,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn write_human(p: &Prediction, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "label: {}  (confidence {:.2}){}", p.label, p.confidence, if p.urgent { "  URGENT" } else { "" })?;
-    let top: Vec<String> = p.top(3).iter().map(|s| format!("{} {:.2}", s.label, s.score)).collect();
+    writeln!(
+        out,
+        "label: {}  (confidence {:.2}){}",
+        p.label,
+        p.confidence,
+        if p.urgent { "  URGENT" } else { "" }
+    )?;
+    let top: Vec<String> = p
+        .top(3)
+        .iter()
+        .map(|s| format!("{} {:.2}", s.label, s.score))
+        .collect();
     writeln!(out, "top-3: {}", top.join(", "))?;
-    let why: Vec<String> = p.explanation.iter().map(|c| format!("{:?} {:+.2}", c.feature, c.weight)).collect();
-    writeln!(out, "because: {}", if why.is_empty() { "no known words".into() } else { why.join(", ") })
+    let why: Vec<String> = p
+        .explanation
+        .iter()
+        .map(|c| format!("{:?} {:+.2}", c.feature, c.weight))
+        .collect();
+    writeln!(
+        out,
+        "because: {}",
+        if why.is_empty() {
+            "no known words".into()
+        } else {
+            why.join(", ")
+        }
+    )
 }

@@ -28,9 +28,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 const QUEUE: usize = 2;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 when every row was labelled; 1 when some rows were bad \
+#[command(
+    after_help = "Exit status: 0 when every row was labelled; 1 when some rows were bad \
     (they are still written, with mujib_error set, and listed on stderr); 2 on a fatal error \
-    or when --strict stopped at a bad row.")]
+    or when --strict stopped at a bad row."
+)]
 pub struct Args {
     /// CSV or JSONL files, processed in order into one output; `-` or none reads stdin.
     inputs: Vec<PathBuf>,

@@ -60,14 +60,26 @@ pub fn model_path(flag: Option<PathBuf>) -> PathBuf {
 }
 
 /// Opens a file, or stdin for `-`/none, with a display name for messages.
-pub fn open_input(path: Option<&std::path::Path>) -> anyhow::Result<(Box<dyn std::io::BufRead>, String)> {
+pub fn open_input(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<(Box<dyn std::io::BufRead>, String)> {
     use anyhow::Context;
     match path {
-        None => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "<stdin>".into())),
-        Some(p) if p.as_os_str() == "-" => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "<stdin>".into())),
+        None => Ok((
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+            "<stdin>".into(),
+        )),
+        Some(p) if p.as_os_str() == "-" => Ok((
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+            "<stdin>".into(),
+        )),
         Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            Ok((Box::new(std::io::BufReader::with_capacity(1 << 16, f)), p.display().to_string()))
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            Ok((
+                Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+                p.display().to_string(),
+            ))
         }
     }
 }

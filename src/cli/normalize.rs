@@ -19,8 +19,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config: NormalizerConfig = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}: invalid normalizer config", p.display()))?
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: invalid normalizer config", p.display()))?
         }
         None => NormalizerConfig::default(),
     };
@@ -40,7 +42,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(s) => s,
             Err(e) => {
                 bad += 1;
-                eprintln!("mujib: {name}:{}: invalid UTF-8, replaced with U+FFFD", i + 1);
+                eprintln!(
+                    "mujib: {name}:{}: invalid UTF-8, replaced with U+FFFD",
+                    i + 1
+                );
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
@@ -48,5 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if bad > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -28,10 +28,21 @@ pub struct Sources {
 impl Sources {
     pub fn load(&self) -> anyhow::Result<Responder> {
         let model = super::model_path(self.model.clone());
-        let faq = self.faq.clone().unwrap_or_else(|| PathBuf::from("data/faq.jsonl"));
-        let replies = self.replies.clone().unwrap_or_else(|| PathBuf::from("data/replies.json"));
+        let faq = self
+            .faq
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data/faq.jsonl"));
+        let replies = self
+            .replies
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data/replies.json"));
         let r = Responder::load(&model, &faq, &replies).with_context(|| {
-            format!("loading model {}, FAQ {}, replies {}", model.display(), faq.display(), replies.display())
+            format!(
+                "loading model {}, FAQ {}, replies {}",
+                model.display(),
+                faq.display(),
+                replies.display()
+            )
         })?;
         Ok(match self.faq_threshold {
             Some(t) => r.with_faq_threshold(t),
@@ -76,9 +87,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn write_human(r: &Response, out: &mut dyn Write) -> std::io::Result<()> {
-    let top: Vec<String> = r.top3.iter().map(|s| format!("{} {:.2}", s.label, s.score)).collect();
-    writeln!(out, "label:       {} ({:.2})   top-3: {}", r.label, r.confidence, top.join(", "))?;
-    writeln!(out, "urgent:      {}", if r.urgent { "YES - emergency, 999 first" } else { "no" })?;
+    let top: Vec<String> = r
+        .top3
+        .iter()
+        .map(|s| format!("{} {:.2}", s.label, s.score))
+        .collect();
+    writeln!(
+        out,
+        "label:       {} ({:.2})   top-3: {}",
+        r.label,
+        r.confidence,
+        top.join(", ")
+    )?;
+    writeln!(
+        out,
+        "urgent:      {}",
+        if r.urgent {
+            "YES - emergency, 999 first"
+        } else {
+            "no"
+        }
+    )?;
     writeln!(out, "language:    {:?}", r.language)?;
     match (&r.faq_id, r.faq_score) {
         (Some(id), Some(s)) => writeln!(out, "faq:         {id} (score {s:.2})")?,
@@ -88,7 +117,10 @@ fn write_human(r: &Response, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "needs human: {}{}",
         r.needs_human,
-        r.handoff_reason.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+        r.handoff_reason
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
     )?;
     writeln!(out, "reply:\n{}\n", r.reply.as_deref().unwrap_or("(none)"))
 }
@@ -116,11 +148,16 @@ struct FaqCase {
 
 pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
     let r = a.sources.load()?;
-    let text = std::fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let text = std::fs::read_to_string(&a.data)
+        .with_context(|| format!("reading {}", a.data.display()))?;
     let mut cases = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let c: FaqCase =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: bad test case", a.data.display(), i + 1))?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let c: FaqCase = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: bad test case", a.data.display(), i + 1))?;
         cases.push(c);
     }
     let scored: Vec<(Option<String>, Vec<mujib::FaqMatch>)> = cases

@@ -105,9 +105,18 @@ fn load(paths: &[PathBuf], strict: bool) -> anyhow::Result<Vec<LabelledMessage>>
                 return Err(mujib::Error::from(first.clone()).into());
             }
             for b in &loaded.bad {
-                eprintln!("mujib: skipped {}:{}: {}", b.path.display(), b.line, b.reason);
+                eprintln!(
+                    "mujib: skipped {}:{}: {}",
+                    b.path.display(),
+                    b.line,
+                    b.reason
+                );
             }
-            eprintln!("mujib: {} bad line(s) skipped in {} (use --strict to fail)", loaded.bad.len(), p.display());
+            eprintln!(
+                "mujib: {} bad line(s) skipped in {} (use --strict to fail)",
+                loaded.bad.len(),
+                p.display()
+            );
         }
         all.extend(loaded.messages);
     }
@@ -119,8 +128,10 @@ fn load(paths: &[PathBuf], strict: bool) -> anyhow::Result<Vec<LabelledMessage>>
 
 pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let mut params: TrainParams = match &a.params {
-        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| format!("{}: invalid train params", p.display()))?,
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: invalid train params", p.display()))?,
         None => TrainParams::default(),
     };
     params.folds = a.folds;
@@ -137,7 +148,9 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "bigrams" => params.features.bigrams = false,
             "subwords" => params.features.subwords = false,
             "chars" => params.features.char_ngrams = false,
-            other => bail!("--no {other}: unknown feature family (words, bigrams, subwords, chars)"),
+            other => {
+                bail!("--no {other}: unknown feature family (words, bigrams, subwords, chars)")
+            }
         }
     }
     if let Some(m) = &a.subword_model {
@@ -198,17 +211,34 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     });
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", report_path.display()))?;
-    println!("learner: {:?}  (cv macro-F1 by learner: {:?})", report.learner, report.cv_macro_f1_by_learner);
-    println!("train: {}  test: {}  features: {} (dense {})", report.n_train, report.n_test, report.dim, report.dense_dim);
-    println!("temperature: {:.3}  urgent threshold: {:?}", report.temperature, report.urgent_threshold);
+    println!(
+        "learner: {:?}  (cv macro-F1 by learner: {:?})",
+        report.learner, report.cv_macro_f1_by_learner
+    );
+    println!(
+        "train: {}  test: {}  features: {} (dense {})",
+        report.n_train, report.n_test, report.dim, report.dense_dim
+    );
+    println!(
+        "temperature: {:.3}  urgent threshold: {:?}",
+        report.temperature, report.urgent_threshold
+    );
     if let Some(cv) = &report.cv {
-        println!("\n== {}-fold cross-validation (out-of-fold) ==\n{}", a.folds, cv.to_text());
+        println!(
+            "\n== {}-fold cross-validation (out-of-fold) ==\n{}",
+            a.folds,
+            cv.to_text()
+        );
     }
     if let Some(t) = &report.test {
         println!("== held-out test split ==\n{}", t.to_text());
     }
     println!("training time: {:.1} s", report.train_seconds);
-    println!("model: {}  report: {}", a.out.display(), report_path.display());
+    println!(
+        "model: {}  report: {}",
+        a.out.display(),
+        report_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
