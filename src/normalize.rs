@@ -180,9 +180,8 @@ impl Normalizer {
             if (cfg.strip_diacritics && is_diacritic(c)) || (cfg.strip_tatweel && c == '\u{0640}') {
                 continue;
             }
-            let starts_tag = c.is_alphanumeric();
             if let Some(hpos) = hash_at.take() {
-                if starts_tag {
+                if is_alnum(c) {
                     // `#word`: drop the sign, keep a word boundary before it.
                     in_hashtag = true;
                     mark_space(&mut space, hpos, false);
@@ -198,7 +197,7 @@ impl Normalizer {
                     );
                 }
             }
-            let is_space = c.is_whitespace() || (cfg.strip_invisible && c == '\u{200B}');
+            let is_space = is_space(c) || (cfg.strip_invisible && c == '\u{200B}');
             if is_space && cfg.collapse_whitespace {
                 in_hashtag = false;
                 mark_space(&mut space, pos, c == ' ');
@@ -216,12 +215,12 @@ impl Normalizer {
                     run_len = 0;
                     continue;
                 }
-                if !starts_tag {
+                if !is_alnum(c) {
                     in_hashtag = false;
                 }
             }
             let m = self.map_char(c);
-            if cfg.lowercase && m.is_uppercase() {
+            if cfg.lowercase && is_upper(m) {
                 if m.is_ascii() {
                     emit_char(
                         &mut out,
@@ -329,7 +328,7 @@ fn emit_char(
         }
         *run_len = 0;
     }
-    if collapse && c.is_alphabetic() {
+    if collapse && is_letter(c) {
         if *run_len > 0 && *run_char == c {
             *run_len += 1;
         } else {
@@ -395,6 +394,58 @@ impl<'a> Out<'a> {
     }
 }
 
+// Fast character classes. Almost every character of this traffic is ASCII
+// or in the Arabic block, where the answer is a range check; only the rest
+// pays for a Unicode table lookup. Together they keep the pass at a few
+// nanoseconds per character.
+
+const ARABIC: std::ops::RangeInclusive<char> = '\u{0600}'..='\u{06FF}';
+
+fn is_letter(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else if ARABIC.contains(&c) {
+        matches!(
+            c,
+            '\u{0620}'..='\u{064A}'
+                | '\u{066E}'..='\u{066F}'
+                | '\u{0671}'..='\u{06D3}'
+                | '\u{06D5}'
+                | '\u{06EE}'..='\u{06EF}'
+                | '\u{06FA}'..='\u{06FC}'
+                | '\u{06FF}'
+        )
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+fn is_alnum(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else if ARABIC.contains(&c) {
+        is_letter(c) || matches!(c, '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}')
+    } else {
+        c.is_alphanumeric()
+    }
+}
+
+fn is_space(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_whitespace() || c == '\x0B'
+    } else {
+        !ARABIC.contains(&c) && c.is_whitespace()
+    }
+}
+
+fn is_upper(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_uppercase()
+    } else {
+        !ARABIC.contains(&c) && c.is_uppercase()
+    }
+}
+
 /// Harakat, tanween, shadda, sukun and other marks (U+064B–U+065F), dagger
 /// alef (U+0670), Quranic annotation marks (U+0610–U+061A, U+06D6–U+06ED).
 /// Ranges from the Unicode Arabic block chart.
@@ -422,12 +473,39 @@ fn is_invisible(c: char) -> bool {
 /// Arabic block are NFKC-stable except for the combining hamza/madda (which
 /// compose with the letter before them) and four compatibility letters.
 fn needs_nfkc(s: &str) -> bool {
-    let simple = s.chars().all(|c| {
-        c.is_ascii()
-            || (('\u{0600}'..='\u{06FF}').contains(&c)
-                && !matches!(c, '\u{0653}'..='\u{0655}' | '\u{0675}'..='\u{0678}'))
-    });
-    !simple && is_nfkc_quick(s.chars()) != IsNormalized::Yes
+    // Walks bytes rather than chars: ASCII and the two-byte Arabic block
+    // (lead bytes D8..DB) are decided without decoding, which is most text.
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            i += 1;
+            continue;
+        }
+        if (0xD8..=0xDB).contains(&x) && i + 1 < b.len() {
+            let cp = (u32::from(x & 0x1F) << 6) | u32::from(b[i + 1] & 0x3F);
+            if matches!(cp, 0x653..=0x655 | 0x675..=0x678) {
+                break;
+            }
+            i += 2;
+            continue;
+        }
+        match s[i..].chars().next() {
+            // Emoji and pictographs, the emoji variation selector and the
+            // joiners have no decomposition: NFKC leaves them alone.
+            Some(
+                c @ ('\u{1F000}'..='\u{1FAFF}'
+                | '\u{2600}'..='\u{27BF}'
+                | '\u{FE0F}'
+                | '\u{200C}'..='\u{200F}'),
+            ) => {
+                i += c.len_utf8();
+            }
+            _ => break,
+        }
+    }
+    i < b.len() && is_nfkc_quick(s.chars()) != IsNormalized::Yes
 }
 
 fn may_have_links(s: &str) -> bool {
