@@ -7,9 +7,9 @@
 //! a small bonus. Arabizi is also transliterated to Arabic script so it can
 //! reach entries phrased only in Arabic.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -150,7 +150,7 @@ impl FaqIndex {
                 df[j as usize] += 1;
             }
         }
-        let max_df = (texts.len() / 20).max(50);
+        let max_df = (texts.len() / 50).max(50);
         for (q, v) in vectors.iter().enumerate() {
             for &(j, w) in v {
                 if df[j as usize] <= max_df {
@@ -161,7 +161,7 @@ impl FaqIndex {
         // Each entry's centroid (the normalized sum of its phrasings) holds
         // the vocabulary of all of them at once, which helps paraphrases
         // that share a word with one phrasing and a word with another.
-        let mut centroids: Vec<rustc_hash::FxHashMap<u32, f32>> =
+        let mut centroids: Vec<FxHashMap<u32, f32>> =
             vec![Default::default(); entries.len()];
         for (q, v) in vectors.iter().enumerate() {
             for &(j, w) in v {
@@ -228,13 +228,13 @@ impl FaqIndex {
             None => normalized.into_owned(),
         };
         let x = self.featurizer.featurize(&query);
-        let mut phrase_scores: BTreeMap<u32, f32> = BTreeMap::new();
+        let mut phrase_scores: FxHashMap<u32, f32> = FxHashMap::default();
         for &(j, v) in &x {
             for &(q, w) in &self.postings[j as usize] {
                 *phrase_scores.entry(q).or_insert(0.0) += v * w;
             }
         }
-        let mut best: BTreeMap<u32, f32> = BTreeMap::new();
+        let mut best: FxHashMap<u32, f32> = FxHashMap::default();
         for (q, s) in phrase_scores {
             let e = self.owner[q as usize];
             let slot = best.entry(e).or_insert(0.0);
@@ -242,7 +242,7 @@ impl FaqIndex {
                 *slot = s;
             }
         }
-        let mut centroid: BTreeMap<u32, f32> = BTreeMap::new();
+        let mut centroid: FxHashMap<u32, f32> = FxHashMap::default();
         for &(j, v) in &x {
             for &(e, w) in &self.centroid_postings[j as usize] {
                 *centroid.entry(e).or_insert(0.0) += v * w;
