@@ -161,8 +161,7 @@ impl FaqIndex {
         // Each entry's centroid (the normalized sum of its phrasings) holds
         // the vocabulary of all of them at once, which helps paraphrases
         // that share a word with one phrasing and a word with another.
-        let mut centroids: Vec<FxHashMap<u32, f32>> =
-            vec![Default::default(); entries.len()];
+        let mut centroids: Vec<FxHashMap<u32, f32>> = vec![Default::default(); entries.len()];
         for (q, v) in vectors.iter().enumerate() {
             for &(j, w) in v {
                 *centroids[owner[q] as usize].entry(j).or_insert(0.0) += w;
@@ -228,47 +227,62 @@ impl FaqIndex {
             None => normalized.into_owned(),
         };
         let x = self.featurizer.featurize(&query);
-        let mut phrase_scores: FxHashMap<u32, f32> = FxHashMap::default();
+        // Dense accumulators indexed by phrasing and entry: a few KB even
+        // for thousands of entries, and no hashing in the inner loop.
+        let mut phrase = vec![0.0f32; self.owner.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for &(j, v) in &x {
             for &(q, w) in &self.postings[j as usize] {
-                *phrase_scores.entry(q).or_insert(0.0) += v * w;
+                let slot = &mut phrase[q as usize];
+                if *slot == 0.0 {
+                    touched.push(q);
+                }
+                *slot += v * w;
             }
         }
-        let mut best: FxHashMap<u32, f32> = FxHashMap::default();
-        for (q, s) in phrase_scores {
-            let e = self.owner[q as usize];
-            let slot = best.entry(e).or_insert(0.0);
-            if s > *slot {
-                *slot = s;
+        let mut best = vec![0.0f32; self.entries.len()];
+        let mut centroid = vec![0.0f32; self.entries.len()];
+        let mut entries: Vec<u32> = Vec::new();
+        for &q in &touched {
+            let e = self.owner[q as usize] as usize;
+            if best[e] == 0.0 && centroid[e] == 0.0 {
+                entries.push(e as u32);
             }
+            best[e] = best[e].max(phrase[q as usize]);
         }
-        let mut centroid: FxHashMap<u32, f32> = FxHashMap::default();
         for &(j, v) in &x {
             for &(e, w) in &self.centroid_postings[j as usize] {
-                *centroid.entry(e).or_insert(0.0) += v * w;
+                if best[e as usize] == 0.0 && centroid[e as usize] == 0.0 {
+                    entries.push(e);
+                }
+                centroid[e as usize] += v * w;
             }
         }
-        let mut out: Vec<FaqMatch> = best
+        let mut scored: Vec<(f32, usize)> = entries
             .into_iter()
-            .map(|(e, s)| {
-                let s = PHRASE_WEIGHT * s
-                    + (1.0 - PHRASE_WEIGHT) * centroid.get(&e).copied().unwrap_or(0.0);
-                let entry = &self.entries[e as usize];
+            .map(|e| {
+                let e = e as usize;
+                let entry = &self.entries[e];
                 let p = label_probs
                     .iter()
                     .find(|(l, _)| *l == entry.label)
                     .map_or(0.0, |&(_, p)| p);
-                FaqMatch {
-                    id: entry.id.clone(),
-                    label: entry.label.clone(),
-                    score: s + self.label_weight * p,
-                    index: e as usize,
-                }
+                let s = PHRASE_WEIGHT * best[e] + (1.0 - PHRASE_WEIGHT) * centroid[e];
+                (s + self.label_weight * p, e)
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
-        out.truncate(k);
-        out
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.dedup_by_key(|x| x.1);
+        scored.truncate(k);
+        scored
+            .into_iter()
+            .map(|(score, e)| FaqMatch {
+                id: self.entries[e].id.clone(),
+                label: self.entries[e].label.clone(),
+                score,
+                index: e,
+            })
+            .collect()
     }
 
     /// The best entry if it clears the threshold.
