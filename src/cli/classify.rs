@@ -1,6 +1,6 @@
 //! `mujib classify`: label, confidence, top-3 and explanation.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,8 +20,6 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let clf = Classifier::load(super::model_path(a.model))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let show = |text: &str, out: &mut dyn Write| -> anyhow::Result<()> {
         let p = clf.classify(text);
         if a.json {
@@ -31,15 +29,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     };
-    match &a.text {
-        Some(t) => show(t, &mut out)?,
-        None => {
-            for line in std::io::stdin().lock().lines() {
-                show(&line?, &mut out)?;
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    super::each_message(a.text.as_deref(), show)
 }
 
 fn write_human(p: &Prediction, out: &mut dyn Write) -> std::io::Result<()> {

@@ -83,3 +83,23 @@ pub fn open_input(
         }
     }
 }
+
+/// Calls `show` on the TEXT argument, or on each line of stdin when there is
+/// none, writing to a locked stdout: the shape of `classify` and `respond`.
+pub fn each_message(
+    text: Option<&str>,
+    show: impl Fn(&str, &mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match text {
+        Some(t) => show(t, &mut out)?,
+        None => {
+            for line in std::io::stdin().lock().lines() {
+                show(&line?, &mut out)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,6 +1,6 @@
 //! `mujib respond`: the full answer for a message, and `mujib faq-eval`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,8 +64,6 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let r = a.sources.load()?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let show = |text: &str, out: &mut dyn Write| -> anyhow::Result<()> {
         let resp = r.respond(text);
         if a.json {
@@ -75,15 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     };
-    match &a.text {
-        Some(t) => show(t, &mut out)?,
-        None => {
-            for line in std::io::stdin().lock().lines() {
-                show(&line?, &mut out)?;
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    super::each_message(a.text.as_deref(), show)
 }
 
 fn write_human(r: &Response, out: &mut dyn Write) -> std::io::Result<()> {
