@@ -11,6 +11,7 @@
 //! precomputed once at load time.
 
 use std::hash::Hasher;
+use std::sync::RwLock;
 
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,78 @@ const CHAR: u8 = b'c';
 // this point add cost, not signal.
 const MAX_NGRAM_CHARS: usize = 32;
 
+/// Marks a subword piece that is not a feature.
+const NONE: u32 = u32::MAX;
+
+/// `1 + ln(tf)`, from a table for the counts that occur in short messages.
+fn sublinear_tf(tf: usize) -> f32 {
+    const TABLE: [f32; 8] = [
+        0.0,
+        1.0,
+        1.693_147_2,
+        2.098_612_3,
+        2.386_294_4,
+        2.609_438,
+        2.791_759_5,
+        2.945_910_1,
+    ];
+    TABLE
+        .get(tf)
+        .copied()
+        .unwrap_or_else(|| 1.0 + (tf as f32).ln())
+}
+
+/// `feature_hash(family, &[s])` for a byte slice holding `s`.
+fn byte_hash(family: u8, bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(family);
+    h.write(bytes);
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// Sorts feature ids below `dim`. A message has a few hundred ids and the
+/// comparison sort was a tenth of prediction time, so ids that fit in 16
+/// bits take a two-pass radix sort (8 bits a pass) instead.
+fn sort_ids(ids: &mut Vec<u32>, dim: usize) {
+    if ids.len() < 48 || dim > 1 << 16 {
+        ids.sort_unstable();
+        return;
+    }
+    let mut tmp = vec![0u32; ids.len()];
+    let mut counts = [[0usize; 256]; 2];
+    for &id in ids.iter() {
+        counts[0][(id & 0xff) as usize] += 1;
+        counts[1][((id >> 8) & 0xff) as usize] += 1;
+    }
+    for (pass, count) in counts.iter_mut().enumerate() {
+        let mut sum = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = sum;
+            sum += n;
+        }
+        let shift = 8 * pass;
+        let (src, dst): (&[u32], &mut [u32]) = if pass == 0 {
+            (ids, &mut tmp)
+        } else {
+            (&tmp, ids)
+        };
+        for &id in src {
+            let b = ((id >> shift) & 0xff) as usize;
+            dst[count[b]] = id;
+            count[b] += 1;
+        }
+    }
+}
+
+/// Key of a word in the per-word caches.
+fn word_hash(word: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(word.as_bytes());
+    h.finish()
+}
+
 fn feature_hash(family: u8, parts: &[&str]) -> u64 {
     let mut h = FxHasher::default();
     h.write_u8(family);
@@ -127,20 +200,17 @@ fn word_features(
         }
     }
     if config.char_ngrams {
-        let mut bounds: Vec<usize> = Vec::with_capacity(word.len() + 3);
+        // Keep the first MAX_NGRAM_CHARS + 2 characters of " word ", so a
+        // word of up to MAX_NGRAM_CHARS characters keeps both pads.
         let padded = format!(" {word} ");
-        bounds.extend(
-            padded
-                .char_indices()
-                .map(|(i, _)| i)
-                .take(MAX_NGRAM_CHARS + 2),
-        );
-        let cut = if bounds.len() == MAX_NGRAM_CHARS + 2 {
-            bounds[MAX_NGRAM_CHARS + 1]
-        } else {
-            padded.len()
-        };
-        bounds.push(cut);
+        let mut bounds: Vec<usize> = padded
+            .char_indices()
+            .map(|(i, _)| i)
+            .take(MAX_NGRAM_CHARS + 3)
+            .collect();
+        if bounds.len() < MAX_NGRAM_CHARS + 3 {
+            bounds.push(padded.len());
+        }
         let nchars = bounds.len() - 1;
         for n in config.char_min..=config.char_max {
             if n > nchars {
@@ -185,8 +255,93 @@ pub struct Featurizer {
     names: Vec<String>,
     idf: Vec<f32>,
     index: FxHashMap<u64, u32>,
-    cache: FxHashMap<String, Box<[u32]>>,
+    /// Feature id of each subword vocabulary id (`NONE` when not selected),
+    /// so the hot path never hashes a piece's text.
+    subword_features: Vec<u32>,
+    /// Precomputed features of frequent words: word hash → range in
+    /// `cache_ids`. One flat arena instead of a heap block per word keeps
+    /// the lookups in cache; the 64-bit hash is the key, as for features.
+    cache: FxHashMap<u64, (u32, u32)>,
+    cache_ids: Vec<u32>,
     cache_words: Vec<String>,
+    seen: WordCache,
+}
+
+/// Features of words met at prediction time that are not in the
+/// precomputed cache. Words repeat constantly in this traffic (names of
+/// places, misspellings, Arabizi spellings), and computing a new word's
+/// subwords and n-grams costs ten times a lookup. Sharded so threads rarely
+/// meet on one lock; each shard is emptied when full, which bounds memory
+/// (about 10 MB) without bookkeeping.
+struct WordCache {
+    shards: Box<[RwLock<FxHashMap<u64, Box<[u32]>>>]>,
+}
+
+const CACHE_SHARDS: usize = 16;
+const CACHE_SHARD_WORDS: usize = 4096;
+
+impl WordCache {
+    fn new() -> Self {
+        WordCache {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| RwLock::new(FxHashMap::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<FxHashMap<u64, Box<[u32]>>> {
+        &self.shards[(hash >> 40) as usize % CACHE_SHARDS]
+    }
+
+    /// Appends the cached features of the word with this hash to `ids`;
+    /// false on a miss.
+    fn extend(&self, hash: u64, ids: &mut Vec<u32>) -> bool {
+        // A poisoned lock only means another thread panicked mid-insert;
+        // the map itself is still valid.
+        let map = self.shard(hash).read().unwrap_or_else(|e| e.into_inner());
+        match map.get(&hash) {
+            Some(cached) => {
+                ids.extend_from_slice(cached);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn insert(&self, hash: u64, features: &[u32]) {
+        // Never wait for a writer: a missed insert costs one recomputation.
+        if let Ok(mut map) = self.shard(hash).try_write() {
+            if map.len() >= CACHE_SHARD_WORDS {
+                map.clear();
+            }
+            map.insert(hash, features.into());
+        }
+    }
+
+    fn clear(&self) {
+        for s in &self.shards {
+            s.write().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+}
+
+impl Clone for WordCache {
+    fn clone(&self) -> Self {
+        WordCache::new()
+    }
+}
+
+impl std::fmt::Debug for WordCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WordCache({} words)", self.len())
+    }
 }
 
 impl Featurizer {
@@ -219,37 +374,106 @@ impl Featurizer {
             };
             index.insert(hash, i as u32);
         }
+        let mut subword_features = Vec::new();
+        if let Some(t) = &tokenizer {
+            for (piece, id) in t.vocab() {
+                let id = id as usize;
+                if subword_features.len() <= id {
+                    subword_features.resize(id + 1, NONE);
+                }
+                if let Some(&f) = index.get(&feature_hash(SUBWORD, &[&piece])) {
+                    subword_features[id] = f;
+                }
+            }
+        }
         let mut f = Featurizer {
             config,
             tokenizer,
             names: vocab.names,
             idf: vocab.idf,
             index,
+            subword_features,
             cache: FxHashMap::default(),
+            cache_ids: Vec::new(),
             cache_words: cache_words.to_vec(),
+            seen: WordCache::new(),
         };
         let mut cache = FxHashMap::default();
         cache.reserve(cache_words.len());
+        let mut arena = Vec::new();
         for w in cache_words {
-            cache.insert(w.clone(), f.word_ids(w).into_boxed_slice());
+            let start = arena.len();
+            f.word_ids(w, &mut arena);
+            cache.insert(word_hash(w), (start as u32, (arena.len() - start) as u32));
         }
         f.cache = cache;
+        f.cache_ids = arena;
         Ok(f)
     }
 
-    fn word_ids(&self, word: &str) -> Vec<u32> {
-        let mut ids = Vec::new();
-        word_features(
-            &self.config,
-            self.tokenizer.as_ref(),
-            word,
-            &mut |fam, parts| {
-                if let Some(&id) = self.index.get(&feature_hash(fam, parts)) {
-                    ids.push(id);
+    /// Feature ids of one word, computed from scratch: the same features as
+    /// `word_features` names, but by hash only, with no allocation per
+    /// n-gram or subword piece.
+    fn word_ids(&self, word: &str, ids: &mut Vec<u32>) {
+        let config = &self.config;
+        if config.words
+            && let Some(&id) = self.index.get(&feature_hash(WORD, &[word]))
+        {
+            ids.push(id);
+        }
+        if word.starts_with('<') && word.ends_with('>') && word.len() > 2 {
+            return;
+        }
+        if let (true, Some(tokenizer)) = (config.subwords, &self.tokenizer) {
+            let start = ids.len();
+            tokenizer.word_piece_ids(word, ids);
+            // Map vocabulary ids to feature ids in place, dropping pieces
+            // the vocabulary selection did not keep.
+            let mut keep = start;
+            for i in start..ids.len() {
+                let f = self
+                    .subword_features
+                    .get(ids[i] as usize)
+                    .copied()
+                    .unwrap_or(NONE);
+                if f != NONE {
+                    ids[keep] = f;
+                    keep += 1;
                 }
-            },
-        );
-        ids
+            }
+            ids.truncate(keep);
+        }
+        if config.char_ngrams {
+            // " word " in a stack buffer, cut as `word_features` cuts it.
+            let mut buf = [0u8; 4 * MAX_NGRAM_CHARS + 8];
+            let mut bounds = [0usize; MAX_NGRAM_CHARS + 3];
+            let mut len = 0;
+            let mut nb = 0;
+            for c in std::iter::once(' ')
+                .chain(word.chars())
+                .chain(std::iter::once(' '))
+            {
+                if nb == MAX_NGRAM_CHARS + 2 {
+                    break;
+                }
+                bounds[nb] = len;
+                nb += 1;
+                len += c.encode_utf8(&mut buf[len..]).len();
+            }
+            bounds[nb] = len;
+            let nchars = nb;
+            for n in config.char_min..=config.char_max {
+                if n > nchars {
+                    break;
+                }
+                for start in 0..=(nchars - n) {
+                    let gram = &buf[bounds[start]..bounds[start + n]];
+                    if let Some(&id) = self.index.get(&byte_hash(CHAR, gram)) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
     }
 
     /// The feature vector of an already-normalized text: sublinear tf times
@@ -258,9 +482,18 @@ impl Featurizer {
         let mut ids: Vec<u32> = Vec::with_capacity(96);
         let mut prev: Option<&str> = None;
         for w in words(normalized) {
-            match self.cache.get(w) {
-                Some(cached) => ids.extend_from_slice(cached),
-                None => ids.extend(self.word_ids(w)),
+            let hash = word_hash(w);
+            match self.cache.get(&hash) {
+                Some(&(start, len)) => ids.extend_from_slice(
+                    &self.cache_ids[start as usize..(start + len) as usize],
+                ),
+                None => {
+                    if !self.seen.extend(hash, &mut ids) {
+                        let start = ids.len();
+                        self.word_ids(w, &mut ids);
+                        self.seen.insert(hash, &ids[start..]);
+                    }
+                }
             }
             if let (true, Some(p)) = (self.config.bigrams, prev)
                 && let Some(&id) = self.index.get(&feature_hash(BIGRAM, &[p, w]))
@@ -273,7 +506,7 @@ impl Featurizer {
     }
 
     fn weigh(&self, mut ids: Vec<u32>) -> SparseVec {
-        ids.sort_unstable();
+        sort_ids(&mut ids, self.names.len());
         let mut out: SparseVec = Vec::with_capacity(ids.len());
         let mut i = 0;
         while i < ids.len() {
@@ -282,8 +515,7 @@ impl Featurizer {
             while j < ids.len() && ids[j] == id {
                 j += 1;
             }
-            let tf = (j - i) as f32;
-            out.push((id, (1.0 + tf.ln()) * self.idf[id as usize]));
+            out.push((id, sublinear_tf(j - i) * self.idf[id as usize]));
             i = j;
         }
         let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
@@ -293,6 +525,12 @@ impl Featurizer {
             }
         }
         out
+    }
+
+    /// Forgets the words met since loading (the precomputed frequent words
+    /// stay). Only useful to measure the cost of unseen words.
+    pub fn clear_word_cache(&self) {
+        self.seen.clear();
     }
 
     /// Readable name of feature `id` (`w:word`, `c: مخ`, `b:a b`, `s:##ه`).
@@ -484,7 +722,49 @@ mod tests {
         let g =
             Featurizer::new(f.config.clone(), f.tokenizer.clone(), f.vocabulary(), &[]).unwrap();
         for text in ["عندي مخالفه رادار", "thank you so much", "3ndi radar 🙏"] {
+            // First call computes and caches unseen words, second reads them.
             assert_eq!(f.featurize(text), g.featurize(text), "{text}");
+            assert_eq!(f.featurize(text), g.featurize(text), "{text}");
+        }
+        assert!(g.seen.len() > 0);
+        g.clear_word_cache();
+        assert_eq!(g.seen.len(), 0);
+    }
+
+    #[test]
+    fn fast_word_ids_match_named_features() {
+        // `word_ids` (hash only) must find exactly the features that
+        // `word_features` names, for every family and odd word lengths.
+        let f = setup(FeatureConfig {
+            min_df: 1,
+            ..Default::default()
+        });
+        let long = "م".repeat(40);
+        for w in ["مخالفه", "mo5alfa", "radar", "a", "🙏", "<user>", long.as_str()] {
+            let mut fast = Vec::new();
+            f.word_ids(w, &mut fast);
+            let mut named = Vec::new();
+            word_features(&f.config, f.tokenizer.as_ref(), w, &mut |fam, parts| {
+                if let Some(&id) = f.index.get(&feature_hash(fam, parts)) {
+                    named.push(id);
+                }
+            });
+            fast.sort_unstable();
+            named.sort_unstable();
+            assert_eq!(fast, named, "{w}");
+        }
+        for tf in 1..20 {
+            assert!((sublinear_tf(tf) - (1.0 + (tf as f32).ln())).abs() < 1e-6);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn radix_sort_sorts(mut v in proptest::collection::vec(0u32..65536, 0..600)) {
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_ids(&mut v, 65536);
+            proptest::prop_assert_eq!(v, want);
         }
     }
 

@@ -148,6 +148,24 @@ impl Tokenizer {
         }
     }
 
+    /// Vocabulary ids of the subword pieces of one word; `[UNK]`'s id (if
+    /// any) when the model cannot tokenize it. Cheaper than
+    /// [`word_pieces`](Self::word_pieces): no string per piece.
+    pub fn word_piece_ids(&self, word: &str, out: &mut Vec<u32>) {
+        let model = self.hf.get_model();
+        match model.tokenize(word) {
+            Ok(tokens) => out.extend(tokens.iter().map(|t| t.id)),
+            Err(_) => out.extend(model.token_to_id(UNK)),
+        }
+    }
+
+    /// Every subword piece with its vocabulary id.
+    pub fn vocab(&self) -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = self.hf.get_model().get_vocab().into_iter().collect();
+        v.sort_by_key(|&(_, id)| id);
+        v
+    }
+
     /// Subword pieces of a whole normalized text.
     pub fn tokenize(&self, normalized: &str) -> Vec<String> {
         words(normalized)
@@ -191,10 +209,28 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 fn is_word_char(c: char) -> bool {
+    // Fast answers for ASCII and the Arabic block, which are nearly all of
+    // the traffic; `is_alphanumeric` is a table search for anything else.
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    let cp = c as u32;
+    if (0x0600..0x0700).contains(&cp) {
+        return ARABIC_WORD_CHARS[(cp - 0x0600) as usize];
+    }
+    is_word_char_slow(c)
+}
+
+fn is_word_char_slow(c: char) -> bool {
     c.is_alphanumeric()
         || c == '_'
         || matches!(c, '\u{0300}'..='\u{036F}' | '\u{064B}'..='\u{065F}')
 }
+
+/// `is_word_char_slow` for U+0600–U+06FF, computed once.
+static ARABIC_WORD_CHARS: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|i| char::from_u32(0x0600 + i as u32).is_some_and(is_word_char_slow))
+});
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +268,15 @@ mod tests {
             "عندي مخالفه رادار",
             "3ndi mo5alfa radar",
         ]
+    }
+
+    #[test]
+    fn fast_word_char_table_agrees_with_unicode() {
+        for cp in 0..0x3000u32 {
+            if let Some(c) = char::from_u32(cp) {
+                assert_eq!(is_word_char(c), is_word_char_slow(c), "U+{cp:04X}");
+            }
+        }
     }
 
     #[test]

@@ -256,20 +256,28 @@ impl Classifier {
     fn explain(&self, x: &SparseVec, label: usize) -> Vec<Contribution> {
         let l = self.head.n_labels();
         // Contribution relative to the mean over labels: a feature that
-        // raises every label equally explains nothing.
-        let mut contrib: Vec<(f32, u32)> = x
-            .iter()
-            .map(|&(j, v)| {
-                let row = &self.head.weights[j as usize * l..(j as usize + 1) * l];
-                let mean = row.iter().sum::<f32>() / l as f32;
-                (v * (row[label] - mean), j)
-            })
-            .filter(|&(c, _)| c > 0.0)
-            .collect();
-        contrib.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        contrib
-            .into_iter()
-            .take(EXPLAIN)
+        // raises every label equally explains nothing. Only the best few are
+        // kept, in a small array ordered by (contribution desc, id asc), so
+        // explaining costs one pass and no sort of all features.
+        let mut top: Vec<(f32, u32)> = Vec::with_capacity(EXPLAIN + 1);
+        for &(j, v) in x {
+            let row = &self.head.weights[j as usize * l..(j as usize + 1) * l];
+            let mean = row.iter().sum::<f32>() / l as f32;
+            let c = v * (row[label] - mean);
+            if c <= 0.0 || c.is_nan() {
+                continue;
+            }
+            if top.len() == EXPLAIN {
+                let last = top[EXPLAIN - 1];
+                if c < last.0 || (c == last.0 && j > last.1) {
+                    continue;
+                }
+            }
+            let at = top.partition_point(|&(tc, tj)| tc > c || (tc == c && tj < j));
+            top.insert(at, (c, j));
+            top.truncate(EXPLAIN);
+        }
+        top.into_iter()
             .map(|(c, j)| Contribution {
                 feature: self.featurizer.name(j).to_string(),
                 weight: c,
