@@ -67,14 +67,21 @@ pub struct FaqIndex {
     entries: Vec<FaqEntry>,
     normalizer: Normalizer,
     featurizer: Featurizer,
-    /// feature id -> (phrasing, weight)
-    postings: Vec<Vec<(u32, f32)>>,
+    /// Both inverted lists of every feature in one flat array (CSR): for
+    /// feature `j`, `(phrasing, weight)` pairs from `spans[j][0]` to
+    /// `spans[j][1]`, then `(entry, weight)` pairs of entry centroids up to
+    /// `spans[j + 1][0]`. One lookup finds both lists, and a query touches
+    /// two cache lines per feature instead of four.
+    spans: Vec<[u32; 2]>,
+    postings: Vec<(u32, f32)>,
     /// phrasing -> entry
     owner: Vec<u32>,
-    /// feature id -> (entry, weight) of each entry's centroid vector
-    centroid_postings: Vec<Vec<(u32, f32)>>,
     threshold: f32,
     label_weight: f32,
+    /// Distinct entry labels, and each entry's position in it, so the label
+    /// bonus costs a table lookup per entry instead of string compares.
+    labels: Vec<String>,
+    entry_label: Vec<u16>,
 }
 
 impl FaqIndex {
@@ -158,6 +165,7 @@ impl FaqIndex {
                 }
             }
         }
+        cap_postings(&mut postings);
         // Each entry's centroid (the normalized sum of its phrasings) holds
         // the vocabulary of all of them at once, which helps paraphrases
         // that share a word with one phrasing and a word with another.
@@ -178,8 +186,44 @@ impl FaqIndex {
                 }
             }
         }
+        cap_postings(&mut centroid_postings);
+        let total: usize = postings
+            .iter()
+            .chain(&centroid_postings)
+            .map(Vec::len)
+            .sum();
+        if total >= u32::MAX as usize {
+            return Err(Error::param("faq", "too many entries for one index"));
+        }
+        let mut spans = Vec::with_capacity(postings.len() + 1);
+        let mut flat = Vec::with_capacity(total);
+        for (p, c) in postings.iter().zip(&centroid_postings) {
+            let start = flat.len() as u32;
+            flat.extend_from_slice(p);
+            spans.push([start, flat.len() as u32]);
+            flat.extend_from_slice(c);
+        }
+        spans.push([flat.len() as u32; 2]);
+        let postings = flat;
+        let mut labels: Vec<String> = Vec::new();
+        let mut entry_label = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let at = match labels.iter().position(|l| *l == e.label) {
+                Some(at) => at,
+                None => {
+                    labels.push(e.label.clone());
+                    labels.len() - 1
+                }
+            };
+            entry_label.push(at as u16);
+        }
+        if labels.len() > usize::from(u16::MAX) {
+            return Err(Error::param("faq", "too many distinct labels"));
+        }
         Ok(FaqIndex {
-            centroid_postings,
+            labels,
+            entry_label,
+            spans,
             entries,
             normalizer: normalizer.clone(),
             featurizer,
@@ -227,12 +271,62 @@ impl FaqIndex {
             None => normalized.into_owned(),
         };
         let x = self.featurizer.featurize(&query);
-        // Dense accumulators indexed by phrasing and entry: a few KB even
-        // for thousands of entries, and no hashing in the inner loop.
-        let mut phrase = vec![0.0f32; self.owner.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for &(j, v) in &x {
-            for &(q, w) in &self.postings[j as usize] {
+        SCRATCH.with(|cell| {
+            // Reentrancy cannot happen here, but a fresh scratch is correct
+            // too, only slower.
+            let mut fresh = Scratch::default();
+            let mut guard = cell.try_borrow_mut();
+            let scratch = match guard.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            self.score(&x, label_probs, k, scratch)
+        })
+    }
+
+    /// Scores entries for a query vector using `scratch`'s accumulators,
+    /// which are all zero on entry and left all zero on return.
+    fn score(
+        &self,
+        x: &crate::features::SparseVec,
+        label_probs: &[(&str, f32)],
+        k: usize,
+        scratch: &mut Scratch,
+    ) -> Vec<FaqMatch> {
+        // Only the query's heaviest features are looked up: the light ones
+        // are common n-grams whose long posting lists cost most and move a
+        // cosine least.
+        let mut top;
+        let x = if x.len() > QUERY_FEATURES {
+            top = x.clone();
+            top.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
+                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+            });
+            top.truncate(QUERY_FEATURES);
+            &top
+        } else {
+            x
+        };
+        scratch.fit(self.owner.len(), self.entries.len());
+        let Scratch {
+            phrase,
+            best,
+            centroid,
+            seen,
+            touched,
+            entries,
+        } = scratch;
+        let phrase_list = |j: u32| {
+            let [a, b] = self.spans[j as usize];
+            &self.postings[a as usize..b as usize]
+        };
+        let centroid_list = |j: u32| {
+            let b = self.spans[j as usize][1];
+            let c = self.spans[j as usize + 1][0];
+            &self.postings[b as usize..c as usize]
+        };
+        for &(j, v) in x {
+            for &(q, w) in phrase_list(j) {
                 let slot = &mut phrase[q as usize];
                 if *slot == 0.0 {
                     touched.push(q);
@@ -240,40 +334,55 @@ impl FaqIndex {
                 *slot += v * w;
             }
         }
-        let mut best = vec![0.0f32; self.entries.len()];
-        let mut centroid = vec![0.0f32; self.entries.len()];
-        let mut entries: Vec<u32> = Vec::new();
-        for &q in &touched {
+        for &q in touched.iter() {
             let e = self.owner[q as usize] as usize;
-            if best[e] == 0.0 && centroid[e] == 0.0 {
+            if !seen[e] {
+                seen[e] = true;
                 entries.push(e as u32);
             }
             best[e] = best[e].max(phrase[q as usize]);
+            phrase[q as usize] = 0.0;
         }
-        for &(j, v) in &x {
-            for &(e, w) in &self.centroid_postings[j as usize] {
-                if best[e as usize] == 0.0 && centroid[e as usize] == 0.0 {
+        touched.clear();
+        for &(j, v) in x {
+            for &(e, w) in centroid_list(j) {
+                if !seen[e as usize] {
+                    seen[e as usize] = true;
                     entries.push(e);
                 }
                 centroid[e as usize] += v * w;
             }
         }
+        let bonus: Vec<f32> = self
+            .labels
+            .iter()
+            .map(|l| {
+                label_probs
+                    .iter()
+                    .find(|(pl, _)| pl == l)
+                    .map_or(0.0, |&(_, p)| p)
+            })
+            .collect();
         let mut scored: Vec<(f32, usize)> = entries
-            .into_iter()
+            .drain(..)
             .map(|e| {
                 let e = e as usize;
-                let entry = &self.entries[e];
-                let p = label_probs
-                    .iter()
-                    .find(|(l, _)| *l == entry.label)
-                    .map_or(0.0, |&(_, p)| p);
+                let p = bonus[self.entry_label[e] as usize];
                 let s = PHRASE_WEIGHT * best[e] + (1.0 - PHRASE_WEIGHT) * centroid[e];
+                best[e] = 0.0;
+                centroid[e] = 0.0;
+                seen[e] = false;
                 (s + self.label_weight * p, e)
             })
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.dedup_by_key(|x| x.1);
-        scored.truncate(k);
+        // Every entry sharing any feature is scored; only the best k are
+        // ordered.
+        let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if k < scored.len() {
+            scored.select_nth_unstable_by(k, order);
+            scored.truncate(k);
+        }
+        scored.sort_by(order);
         scored
             .into_iter()
             .map(|(score, e)| FaqMatch {
@@ -292,6 +401,54 @@ impl FaqIndex {
             .next()
             .filter(|m| m.score >= self.threshold)
     }
+}
+
+/// How many of a query's features are looked up (the heaviest by tf-idf).
+const QUERY_FEATURES: usize = 160;
+/// How many postings a feature keeps (the heaviest). Small FAQs never reach
+/// it; with thousands of entries it bounds the work of a common feature.
+const MAX_POSTINGS: usize = 32;
+
+/// Keeps the `MAX_POSTINGS` heaviest postings of each feature, in id order.
+fn cap_postings(postings: &mut [Vec<(u32, f32)>]) {
+    for list in postings {
+        if list.len() > MAX_POSTINGS {
+            list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            list.truncate(MAX_POSTINGS);
+            list.sort_by_key(|&(id, _)| id);
+        }
+        list.shrink_to_fit();
+    }
+}
+
+/// Per-thread accumulators for `FaqIndex::score`, kept between queries so a
+/// query with thousands of entries allocates and zeroes nothing but what it
+/// touched.
+#[derive(Default)]
+struct Scratch {
+    phrase: Vec<f32>,
+    best: Vec<f32>,
+    centroid: Vec<f32>,
+    seen: Vec<bool>,
+    touched: Vec<u32>,
+    entries: Vec<u32>,
+}
+
+impl Scratch {
+    fn fit(&mut self, phrasings: usize, entries: usize) {
+        if self.phrase.len() < phrasings {
+            self.phrase.resize(phrasings, 0.0);
+        }
+        if self.best.len() < entries {
+            self.best.resize(entries, 0.0);
+            self.centroid.resize(entries, 0.0);
+            self.seen.resize(entries, false);
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// A rough Arabizi → Arabic-script transliteration of the Latin words of a
