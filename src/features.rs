@@ -126,7 +126,7 @@ fn byte_hash(family: u8, bytes: &[u8]) -> u64 {
 /// Sorts feature ids below `dim`. A message has a few hundred ids and the
 /// comparison sort was a tenth of prediction time, so ids that fit in 16
 /// bits take a two-pass radix sort (8 bits a pass) instead.
-fn sort_ids(ids: &mut Vec<u32>, dim: usize) {
+fn sort_ids(ids: &mut [u32], dim: usize) {
     if ids.len() < 48 || dim > 1 << 16 {
         ids.sort_unstable();
         return;
@@ -274,8 +274,11 @@ pub struct Featurizer {
 /// meet on one lock; each shard is emptied when full, which bounds memory
 /// (about 10 MB) without bookkeeping.
 struct WordCache {
-    shards: Box<[RwLock<FxHashMap<u64, Box<[u32]>>>]>,
+    shards: Box<[RwLock<Shard>]>,
 }
+
+/// Word hash → feature ids.
+type Shard = FxHashMap<u64, Box<[u32]>>;
 
 const CACHE_SHARDS: usize = 16;
 const CACHE_SHARD_WORDS: usize = 4096;
@@ -289,7 +292,7 @@ impl WordCache {
         }
     }
 
-    fn shard(&self, hash: u64) -> &RwLock<FxHashMap<u64, Box<[u32]>>> {
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
         &self.shards[(hash >> 40) as usize % CACHE_SHARDS]
     }
 
@@ -484,9 +487,9 @@ impl Featurizer {
         for w in words(normalized) {
             let hash = word_hash(w);
             match self.cache.get(&hash) {
-                Some(&(start, len)) => ids.extend_from_slice(
-                    &self.cache_ids[start as usize..(start + len) as usize],
-                ),
+                Some(&(start, len)) => {
+                    ids.extend_from_slice(&self.cache_ids[start as usize..(start + len) as usize])
+                }
                 None => {
                     if !self.seen.extend(hash, &mut ids) {
                         let start = ids.len();
@@ -740,7 +743,15 @@ mod tests {
             ..Default::default()
         });
         let long = "م".repeat(40);
-        for w in ["مخالفه", "mo5alfa", "radar", "a", "🙏", "<user>", long.as_str()] {
+        for w in [
+            "مخالفه",
+            "mo5alfa",
+            "radar",
+            "a",
+            "🙏",
+            "<user>",
+            long.as_str(),
+        ] {
             let mut fast = Vec::new();
             f.word_ids(w, &mut fast);
             let mut named = Vec::new();
