@@ -7,6 +7,7 @@
 //! a small bonus. Arabizi is also transliterated to Arabic script so it can
 //! reach entries phrased only in Arabic.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::{FeatureConfig, Featurizer, select_vocabulary};
 use crate::normalize::Normalizer;
+pub use crate::tokenize::arabizi_to_arabic;
 
 /// An answer in both languages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +144,8 @@ impl FaqIndex {
             char_max: 5,
             min_df: 1,
             max_features: usize::MAX,
+            // `search` appends the transliteration to the query itself.
+            transliterate: false,
         };
         let ids: Vec<usize> = owner.iter().map(|&o| o as usize).collect();
         let vocab = select_vocabulary(&config, None, &texts, &ids, entries.len());
@@ -265,10 +269,21 @@ impl FaqIndex {
     /// score. `label_probs` (label, probability) from the classifier adds
     /// `label_weight × P(entry label)` to each entry.
     pub fn search(&self, text: &str, label_probs: &[(&str, f32)], k: usize) -> Vec<FaqMatch> {
-        let normalized = self.normalizer.normalize(text);
-        let query = match arabizi_to_arabic(&normalized) {
-            Some(t) => format!("{normalized} {t}"),
-            None => normalized.into_owned(),
+        self.search_normalized(&self.normalizer.normalize(text), label_probs, k)
+    }
+
+    /// [`search`](Self::search) for text already normalized with this
+    /// index's normalizer (as the [`Responder`](crate::Responder) has it),
+    /// which saves normalizing twice.
+    pub fn search_normalized(
+        &self,
+        normalized: &str,
+        label_probs: &[(&str, f32)],
+        k: usize,
+    ) -> Vec<FaqMatch> {
+        let query = match arabizi_to_arabic(normalized) {
+            Some(t) => Cow::Owned(format!("{normalized} {t}")),
+            None => Cow::Borrowed(normalized),
         };
         let x = self.featurizer.featurize(&query);
         SCRATCH.with(|cell| {
@@ -396,10 +411,24 @@ impl FaqIndex {
 
     /// The best entry if it clears the threshold.
     pub fn best(&self, text: &str, label_probs: &[(&str, f32)]) -> Option<FaqMatch> {
-        self.search(text, label_probs, 1)
+        self.best_normalized(&self.normalizer.normalize(text), label_probs)
+    }
+
+    /// [`best`](Self::best) for already-normalized text.
+    pub fn best_normalized(
+        &self,
+        normalized: &str,
+        label_probs: &[(&str, f32)],
+    ) -> Option<FaqMatch> {
+        self.search_normalized(normalized, label_probs, 1)
             .into_iter()
             .next()
             .filter(|m| m.score >= self.threshold)
+    }
+
+    /// The normalizer queries go through.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
     }
 }
 
@@ -449,88 +478,6 @@ impl Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-}
-
-/// A rough Arabizi → Arabic-script transliteration of the Latin words of a
-/// text that look like Arabizi (contain a digit-letter such as 3, 7, 5),
-/// or `None` when there are none. Short vowels are dropped, long ones kept,
-/// because Arabic spelling omits short vowels; the result is only meant to
-/// share character n-grams with Arabic phrasings, not to be read.
-pub fn arabizi_to_arabic(text: &str) -> Option<String> {
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        let w = word.as_bytes();
-        let arabizi = w.iter().any(|b| b.is_ascii_alphabetic())
-            && w.iter()
-                .any(|b| matches!(b, b'2' | b'3' | b'5' | b'6' | b'7' | b'8' | b'9'));
-        if !arabizi || !word.is_ascii() {
-            continue;
-        }
-        let mut i = 0;
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        while i < w.len() {
-            let pair = if i + 1 < w.len() {
-                Some((w[i], w[i + 1]))
-            } else {
-                None
-            };
-            let two = match pair {
-                Some((b's', b'h')) => Some('ش'),
-                Some((b'k', b'h')) => Some('خ'),
-                Some((b'g', b'h')) => Some('غ'),
-                Some((b't', b'h')) => Some('ث'),
-                Some((b'd', b'h')) => Some('ذ'),
-                Some((b'a', b'a')) => Some('ا'),
-                Some((b'e', b'e')) | Some((b'i', b'i')) => Some('ي'),
-                Some((b'o', b'o')) | Some((b'o', b'u')) | Some((b'u', b'u')) => Some('و'),
-                _ => None,
-            };
-            if let Some(c) = two {
-                out.push(c);
-                i += 2;
-                continue;
-            }
-            let first = i == 0;
-            let c = match w[i] {
-                b'a' => Some('ا'),
-                b'e' | b'o' | b'u' if first => Some('ا'),
-                b'i' if first => Some('ا'),
-                b'i' => Some('ي'),
-                b'e' | b'o' | b'u' => None,
-                b'b' | b'p' => Some('ب'),
-                b't' => Some('ت'),
-                b'j' | b'g' => Some('ج'),
-                b'7' => Some('ح'),
-                b'5' => Some('خ'),
-                b'd' => Some('د'),
-                b'r' => Some('ر'),
-                b'z' => Some('ز'),
-                b's' => Some('س'),
-                b'9' => Some('ص'),
-                b'6' => Some('ط'),
-                b'3' => Some('ع'),
-                b'8' => Some('غ'),
-                b'f' | b'v' => Some('ف'),
-                b'q' => Some('ق'),
-                b'k' | b'c' => Some('ك'),
-                b'l' => Some('ل'),
-                b'm' => Some('م'),
-                b'n' => Some('ن'),
-                b'h' => Some('ه'),
-                b'w' => Some('و'),
-                b'y' => Some('ي'),
-                b'2' => Some('ا'),
-                _ => None,
-            };
-            if let Some(c) = c {
-                out.push(c);
-            }
-            i += 1;
-        }
-    }
-    (!out.trim().is_empty()).then_some(out)
 }
 
 #[cfg(test)]

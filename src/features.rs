@@ -17,7 +17,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tokenize::{Tokenizer, words};
+use crate::tokenize::{Tokenizer, arabizi_to_arabic, words};
 
 /// Which feature families are extracted, and how many features are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,12 @@ pub struct FeatureConfig {
     pub min_df: u32,
     /// Keep at most this many features (the most label-informative by chi²).
     pub max_features: usize,
+    /// Also extract the features of a rough Arabic-script transliteration
+    /// of Arabizi words (`mo5alfa` → `مخالفا`), so the few Arabizi messages
+    /// share features with the many Arabic ones. Off when absent from a
+    /// saved config, so models trained before it keep their features.
+    #[serde(default)]
+    pub transliterate: bool,
 }
 
 impl Default for FeatureConfig {
@@ -52,6 +58,7 @@ impl Default for FeatureConfig {
             char_max: 5,
             min_df: 2,
             max_features: 40_000,
+            transliterate: true,
         }
     }
 }
@@ -223,8 +230,23 @@ fn word_features(
     }
 }
 
-/// Calls `f` for every raw feature of a normalized text, with repeats.
+/// Calls `f` for every raw feature of a normalized text, with repeats,
+/// including those of its Arabizi transliteration when configured.
 pub(crate) fn raw_features(
+    config: &FeatureConfig,
+    tokenizer: Option<&Tokenizer>,
+    normalized: &str,
+    f: &mut dyn FnMut(u8, &[&str]),
+) {
+    text_features(config, tokenizer, normalized, f);
+    if config.transliterate
+        && let Some(t) = arabizi_to_arabic(normalized)
+    {
+        text_features(config, tokenizer, &t, f);
+    }
+}
+
+fn text_features(
     config: &FeatureConfig,
     tokenizer: Option<&Tokenizer>,
     normalized: &str,
@@ -482,7 +504,18 @@ impl Featurizer {
     /// The feature vector of an already-normalized text: sublinear tf times
     /// idf, L2-normalized. Empty when no known feature occurs.
     pub fn featurize(&self, normalized: &str) -> SparseVec {
-        let mut ids: Vec<u32> = Vec::with_capacity(96);
+        let mut ids: Vec<u32> = Vec::with_capacity(256);
+        self.collect_ids(normalized, &mut ids);
+        if self.config.transliterate
+            && let Some(t) = arabizi_to_arabic(normalized)
+        {
+            self.collect_ids(&t, &mut ids);
+        }
+        self.weigh(ids)
+    }
+
+    /// Appends the feature ids of one text (words, their features, bigrams).
+    fn collect_ids(&self, normalized: &str, ids: &mut Vec<u32>) {
         let mut prev: Option<&str> = None;
         for w in words(normalized) {
             let hash = word_hash(w);
@@ -491,9 +524,9 @@ impl Featurizer {
                     ids.extend_from_slice(&self.cache_ids[start as usize..(start + len) as usize])
                 }
                 None => {
-                    if !self.seen.extend(hash, &mut ids) {
+                    if !self.seen.extend(hash, ids) {
                         let start = ids.len();
-                        self.word_ids(w, &mut ids);
+                        self.word_ids(w, ids);
                         self.seen.insert(hash, &ids[start..]);
                     }
                 }
@@ -505,7 +538,6 @@ impl Featurizer {
             }
             prev = Some(w);
         }
-        self.weigh(ids)
     }
 
     fn weigh(&self, mut ids: Vec<u32>) -> SparseVec {

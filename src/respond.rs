@@ -237,6 +237,8 @@ pub struct Responder {
     faq: FaqIndex,
     replies: ReplyTemplates,
     config: ResponderConfig,
+    /// Whether the FAQ normalizes as the classifier does.
+    shared_normalizer: bool,
 }
 
 impl Responder {
@@ -267,11 +269,13 @@ impl Responder {
                 ));
             }
         }
+        let shared_normalizer = faq.normalizer().config() == classifier.normalizer().config();
         Ok(Responder {
             classifier,
             faq,
             replies,
             config,
+            shared_normalizer,
         })
     }
 
@@ -310,7 +314,10 @@ impl Responder {
 
     /// Labels, flags and answers one message. Never panics.
     pub fn respond(&self, text: &str) -> Response {
-        let p = self.classifier.classify(text);
+        // An FAQ index loaded with the classifier's normalizer (the usual
+        // case) can reuse the classifier's normalized text.
+        let normalized = self.classifier.normalizer().normalize(text);
+        let p = self.classifier.classify_normalized(&normalized);
         let language = Language::detect(text);
         let probs: Vec<(&str, f32)> = p
             .scores
@@ -334,7 +341,11 @@ impl Responder {
         // danger costs more than a false alarm.
         let urgent = p.urgent && !out_of_scope;
         let m = if handoff_reason.is_none() {
-            self.faq.best(text, &probs)
+            if self.shared_normalizer {
+                self.faq.best_normalized(&normalized, &probs)
+            } else {
+                self.faq.best(text, &probs)
+            }
         } else {
             None
         };

@@ -232,6 +232,88 @@ static ARABIC_WORD_CHARS: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock
     std::array::from_fn(|i| char::from_u32(0x0600 + i as u32).is_some_and(is_word_char_slow))
 });
 
+/// A rough Arabizi → Arabic-script transliteration of the Latin words of a
+/// text that look like Arabizi (contain a digit-letter such as 3, 7, 5),
+/// or `None` when there are none. Short vowels are dropped, long ones kept,
+/// because Arabic spelling omits short vowels; the result is only meant to
+/// share character n-grams with Arabic phrasings, not to be read.
+pub fn arabizi_to_arabic(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        let w = word.as_bytes();
+        let arabizi = w.iter().any(|b| b.is_ascii_alphabetic())
+            && w.iter()
+                .any(|b| matches!(b, b'2' | b'3' | b'5' | b'6' | b'7' | b'8' | b'9'));
+        if !arabizi || !word.is_ascii() {
+            continue;
+        }
+        let mut i = 0;
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        while i < w.len() {
+            let pair = if i + 1 < w.len() {
+                Some((w[i], w[i + 1]))
+            } else {
+                None
+            };
+            let two = match pair {
+                Some((b's', b'h')) => Some('ش'),
+                Some((b'k', b'h')) => Some('خ'),
+                Some((b'g', b'h')) => Some('غ'),
+                Some((b't', b'h')) => Some('ث'),
+                Some((b'd', b'h')) => Some('ذ'),
+                Some((b'a', b'a')) => Some('ا'),
+                Some((b'e', b'e')) | Some((b'i', b'i')) => Some('ي'),
+                Some((b'o', b'o')) | Some((b'o', b'u')) | Some((b'u', b'u')) => Some('و'),
+                _ => None,
+            };
+            if let Some(c) = two {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            let first = i == 0;
+            let c = match w[i] {
+                b'a' => Some('ا'),
+                b'e' | b'o' | b'u' if first => Some('ا'),
+                b'i' if first => Some('ا'),
+                b'i' => Some('ي'),
+                b'e' | b'o' | b'u' => None,
+                b'b' | b'p' => Some('ب'),
+                b't' => Some('ت'),
+                b'j' | b'g' => Some('ج'),
+                b'7' => Some('ح'),
+                b'5' => Some('خ'),
+                b'd' => Some('د'),
+                b'r' => Some('ر'),
+                b'z' => Some('ز'),
+                b's' => Some('س'),
+                b'9' => Some('ص'),
+                b'6' => Some('ط'),
+                b'3' => Some('ع'),
+                b'8' => Some('غ'),
+                b'f' | b'v' => Some('ف'),
+                b'q' => Some('ق'),
+                b'k' | b'c' => Some('ك'),
+                b'l' => Some('ل'),
+                b'm' => Some('م'),
+                b'n' => Some('ن'),
+                b'h' => Some('ه'),
+                b'w' => Some('و'),
+                b'y' => Some('ي'),
+                b'2' => Some('ا'),
+                _ => None,
+            };
+            if let Some(c) = c {
+                out.push(c);
+            }
+            i += 1;
+        }
+    }
+    (!out.trim().is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,6 +225,13 @@ impl Classifier {
         self.predict_features(&x)
     }
 
+    /// [`classify`](Self::classify) for text already normalized with this
+    /// model's [`normalizer`](Self::normalizer), for callers that need the
+    /// normalized text anyway.
+    pub fn classify_normalized(&self, normalized: &str) -> Prediction {
+        self.predict_features(&self.featurizer.featurize(normalized))
+    }
+
     pub(crate) fn predict_features(&self, x: &SparseVec) -> Prediction {
         let probs = self.head.probabilities(x);
         let mut order: Vec<usize> = (0..probs.len()).collect();

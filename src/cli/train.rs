@@ -34,7 +34,8 @@ pub struct TrainArgs {
     /// Stop at the first bad input line instead of skipping it.
     #[arg(long)]
     strict: bool,
-    /// Turn off a feature family (repeatable): words, bigrams, subwords, chars.
+    /// Turn off a feature family (repeatable): words, bigrams, subwords, chars,
+    /// translit (features of the Arabizi transliteration).
     #[arg(long = "no", value_name = "FAMILY")]
     disable: Vec<String>,
     /// Subword model: wordpiece, bpe or unigram.
@@ -148,8 +149,11 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "bigrams" => params.features.bigrams = false,
             "subwords" => params.features.subwords = false,
             "chars" => params.features.char_ngrams = false,
+            "translit" => params.features.transliterate = false,
             other => {
-                bail!("--no {other}: unknown feature family (words, bigrams, subwords, chars)")
+                bail!(
+                    "--no {other}: unknown feature family (words, bigrams, subwords, chars, translit)"
+                )
             }
         }
     }
