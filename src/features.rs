@@ -57,7 +57,7 @@ impl Default for FeatureConfig {
             char_min: 2,
             char_max: 5,
             min_df: 2,
-            max_features: 40_000,
+            max_features: 80_000,
             transliterate: true,
         }
     }
