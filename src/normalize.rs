@@ -318,6 +318,8 @@ const DOT: u64 = 1 << 16;
 /// `#`.
 const HASH_SIGN: u64 = 1 << 17;
 /// Not [`is_nfkc_stable`]: NFKC may change the text (see [`needs_nfkc`]).
+/// Unlike the link hints, exact: a text's entries have it exactly when
+/// `needs_nfkc` goes on to the full quick check.
 const STOP: u64 = 1 << 18;
 const ALL_HINTS: u64 = AT_SIGN | COLON | W_LETTER | DOT | HASH_SIGN;
 
@@ -462,10 +464,11 @@ fn classify_any(cfg: &NormalizerConfig, c: char) -> u64 {
         if m.is_ascii() {
             return e | output_entry(cfg, m.to_ascii_lowercase());
         }
-        // Unicode lowercasing can produce ASCII (KELVIN SIGN to `k`) or
-        // leave the NFKC-stable set; rare enough to just give up on the
-        // hints.
-        e |= ALL_HINTS | STOP;
+        // Unicode lowercasing can produce ASCII (KELVIN SIGN to `k`); rare
+        // enough to just give up on the link hints. Not on STOP, though:
+        // `once` takes it as exactly "`needs_nfkc` would look further", and
+        // `output_has_no_hint_its_input_lacks` checks it needs no help.
+        e |= ALL_HINTS;
         let mut lower = m.to_lowercase();
         return match (lower.next(), lower.next()) {
             (Some(l), None) => e | output_entry(cfg, l),
@@ -562,6 +565,9 @@ impl<'a> Pass<'a> {
         // simply stays in the kept bytes. Otherwise it is handed back to
         // `step` as pending.
         let mut after_space = 0;
+        // The entry flags that leave the common path: EXIT, CHANGED and
+        // `after_space`, carried along so the test is a single `and`.
+        let mut unusual = EXIT | CHANGED;
         // Stops one byte short so that the second byte is always there;
         // `step` takes the last character.
         while let (Some(&x), Some(&y)) = (b.get(i), b.get(i + 1)) {
@@ -570,7 +576,10 @@ impl<'a> Pass<'a> {
             let len = 1 + usize::from(x >> 7);
             let run = e >> RUN_SHIFT;
             // One branch for everything unusual; `|` does not short-circuit.
-            if (e & (EXIT | CHANGED | after_space) != 0) | (run == pair) {
+            if (e & unusual != 0) | (run == pair) {
+                // Keeps the common path of the loop in one straight run of
+                // code.
+                std::hint::cold_path();
                 if e & (EXIT | after_space) != 0 {
                     if e & SKIP != 0 && after_space == 0 {
                         self.out.keep_range(kept, i);
@@ -590,6 +599,7 @@ impl<'a> Pass<'a> {
             pair = if run == last { run } else { NO_PAIR };
             last = run;
             after_space = e & SPACE;
+            unusual = after_space | EXIT | CHANGED;
             i += len;
         }
         if after_space == 0 {
@@ -1003,7 +1013,8 @@ fn may_have_links(s: &str) -> bool {
 }
 
 fn replace_links(s: &str) -> Option<String> {
-    let mut out = String::new();
+    // Tokens are short: a little headroom saves regrowing.
+    let mut out = String::with_capacity(s.len() + 16);
     let mut last = 0;
     for m in LINKS.find_iter(s) {
         let token = if m.as_str().starts_with('@') {
@@ -1262,6 +1273,50 @@ mod tests {
     }
 
     #[test]
+    fn same_as_reference_on_tricky_inputs() {
+        // Cased compatibility characters that NFKC would fold but the
+        // NFKC pre-check lets through as pictographs, non-ASCII letters
+        // that lowercase to ASCII or to two characters, elongation across
+        // skipped characters, and the second-pass cases.
+        let cases = [
+            "🄰",
+            "Ⓐ🄰b",
+            "🅐🅑🅒",
+            "ＡＢＣ",
+            "\u{212A}ELVIN",
+            "İstanbul",
+            "ǅ",
+            "ẞ",
+            "شكراااا",
+            "لاـاـاـا",
+            "ههه\u{0629}",
+            "aaa",
+            "AAaa",
+            "www.x.com",
+            "WwW.x.com",
+            "@\u{200E}user",
+            "#\u{200E}tag",
+            "a\u{06DD}\u{0301}",
+            "ww\u{200D}w.x.com",
+            "a  b",
+            " a",
+            "a ",
+            "a \u{200E} b",
+            "#a_b_",
+            "#_",
+            "##x",
+            "x#",
+            "a\u{0653}",
+            "...",
+        ];
+        for s in cases {
+            for bits in [0x7FFF, 0x7FFF ^ (1 << 6), 0] {
+                same_as_reference(&config_from_bits(bits), s).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn pictograph_shortcut_matches_the_rules() {
         let configs = (0..1u16 << 15).step_by(331).chain([0, 0x7FFF]);
         for bits in configs {
@@ -1293,8 +1348,9 @@ mod tests {
     }
 
     /// Arabic, presentation forms, invisibles, combining marks, cased
-    /// non-ASCII letters, odd whitespace, emoji and link syntax.
-    const NOISE: &str = "[\u{0600}-\u{06FF}\u{FB50}-\u{FDFF}\u{FE70}-\u{FEFF}\u{200B}-\u{200F}\u{202A}-\u{202E}\u{2066}-\u{2069}\u{00AD}\u{0300}-\u{0310}\u{00C0}-\u{00FF}\u{0130}\u{1E9E}\u{2160}-\u{2170}\u{FF21}-\u{FF3A}\u{1F600}-\u{1F64F}\u{2600}\u{2B50}\u{FE0F}\u{00A0}\u{3000}\u{2028}\u{0085}\t\n\r\u{0B}\u{0C}#@_ a-zA-Z0-9.:/+\\-]{0,60}";
+    /// non-ASCII letters, compatibility characters (full-width, enclosed
+    /// and squared letters), odd whitespace, emoji and link syntax.
+    const NOISE: &str = "[\u{0600}-\u{06FF}\u{FB50}-\u{FDFF}\u{FE70}-\u{FEFF}\u{200B}-\u{200F}\u{202A}-\u{202E}\u{2066}-\u{2069}\u{00AD}\u{0300}-\u{0310}\u{00C0}-\u{00FF}\u{0130}\u{1E9E}\u{212A}\u{2160}-\u{2170}\u{2460}-\u{24FF}\u{FF01}-\u{FF5E}\u{1F100}-\u{1F1FF}\u{1F600}-\u{1F64F}\u{2600}\u{2B50}\u{FE0F}\u{00A0}\u{3000}\u{2028}\u{0085}\t\n\r\u{0B}\u{0C}#@_ a-zA-Z0-9.:/+\\-]{0,60}";
 
     /// Runs of repeated letters across skipped characters, hashtags, and
     /// pieces of links.
@@ -1326,6 +1382,11 @@ mod tests {
                 lowercase: b(11), collapse_whitespace: b(12), placeholders: b(13), split_hashtags: b(14),
             });
             let _ = n.normalize(&s);
+        }
+
+        #[test]
+        fn same_as_reference_any_unicode(s in "\\PC*") {
+            same_as_reference(&NormalizerConfig::default(), &s).map_err(TestCaseError::fail)?;
         }
 
         #[test]
