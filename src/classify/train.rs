@@ -1,10 +1,12 @@
 //! Training: k-fold cross-validation to choose the learner, calibrate the
 //! probabilities and set the urgent threshold, then one final fit.
 //!
-//! linfa's learners take dense matrices. The learner sees at most
-//! `max_dense_mb` of them: the vocabulary is ranked by chi², so when a large
-//! corpus would not fit, the logistic learner keeps the most informative
-//! columns; naive Bayes is fed in row chunks with `FitWith` and keeps all.
+//! linfa's learners take dense matrices, and none is ever given an n × D
+//! one. FTRL and naive Bayes are fitted incrementally (`FitWith`) on small
+//! dense batches built from the sparse rows, so they see every column.
+//! linfa-logistic's L-BFGS needs all rows at once: it sees the top
+//! `logistic_features` columns by chi² (the vocabulary is ranked that way),
+//! fewer when `max_dense_mb` would be exceeded.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -73,9 +75,9 @@ pub struct TrainParams {
     pub max_iterations: u64,
     /// Additive smoothing of naive Bayes.
     pub nb_alpha: f64,
-    /// Largest dense matrix handed to linfa, in MiB.
+    /// Largest whole-corpus dense matrix handed to linfa-logistic, in MiB.
     pub max_dense_mb: usize,
-    /// Columns (top features by chi²) the logistic learners see; L-BFGS
+    /// Columns (top features by chi²) the FTRL heads see; each update's
     /// time grows linearly with it.
     pub dense_features: usize,
     /// Columns linfa-logistic sees (its L-BFGS is far slower than FTRL).
@@ -90,8 +92,13 @@ pub struct TrainParams {
     pub ftrl_l2: f64,
     /// Passes over the data for FTRL.
     pub ftrl_epochs: usize,
-    /// Rows per FTRL update.
+    /// Rows per FTRL update (the smallest; see `ftrl_max_updates`).
     pub ftrl_batch: usize,
+    /// Most updates one FTRL head makes; larger corpora get larger batches.
+    pub ftrl_max_updates: usize,
+    /// Weight of the naive Bayes head added to the FTRL heads (0 = FTRL
+    /// alone).
+    pub nb_mix: f64,
     /// Recall the urgent threshold aims for on cross-validation.
     pub urgent_recall: f64,
     /// Learn the urgent flag when the data has `urgent` annotations.
@@ -121,6 +128,8 @@ impl Default for TrainParams {
             ftrl_l2: 0.001,
             ftrl_epochs: 15,
             ftrl_batch: 8,
+            ftrl_max_updates: 8000,
+            nb_mix: 0.0,
         }
     }
 }
@@ -143,13 +152,17 @@ impl TrainParams {
         }
         if self.ftrl_epochs == 0
             || self.ftrl_batch == 0
+            || self.ftrl_max_updates == 0
             || self.ftrl_alpha.is_nan()
             || self.ftrl_alpha <= 0.0
         {
             return Err(Error::param(
                 "ftrl",
-                "epochs, batch and alpha must be positive",
+                "epochs, batch, max_updates and alpha must be positive",
             ));
+        }
+        if !(self.nb_mix >= 0.0 && self.nb_mix.is_finite()) {
+            return Err(Error::param("nb_mix", "must be a finite number >= 0"));
         }
         if self.max_iterations == 0 {
             return Err(Error::param("max_iterations", "must be positive"));
@@ -327,13 +340,13 @@ impl ValidTrainParams {
         for m in &train {
             *label_counts.entry(m.label.clone()).or_insert(0usize) += 1;
         }
-        let mut clf = Classifier {
+        let mut clf = Classifier::from_parts(
             normalizer,
-            featurizer: fitted.featurizer,
-            head: fitted.head,
-            urgency: fitted.urgency,
-            meta: ModelMeta::new(p.clone(), learner.name(), &train, label_counts),
-        };
+            fitted.featurizer,
+            fitted.head,
+            fitted.urgency,
+            ModelMeta::new(p.clone(), learner.name(), &train, label_counts),
+        );
         let test_report = (!test.is_empty()).then(|| evaluate_refs(&clf, &test));
         let train_seconds = start.elapsed().as_secs_f64();
         clf.meta.train_seconds = train_seconds;
@@ -434,29 +447,44 @@ impl ValidTrainParams {
         let xs: Vec<SparseVec> = texts.iter().map(|t| featurizer.featurize(t)).collect();
         let dim = featurizer.dim();
         let n = texts.len().max(1);
-        let dense_dim = (p.max_dense_mb * 1024 * 1024 / (n * 4))
-            .min(p.dense_features)
-            .clamp(1, dim);
+        // FTRL is fed mini-batches built from the sparse rows, so it sees
+        // every selected column; only the logistic learner needs the whole
+        // n × cols matrix at once, and `max_dense_mb` bounds that one.
+        let dense_dim = match learner {
+            Learner::Logistic | Learner::Auto => (p.max_dense_mb * 1024 * 1024 / (n * 4))
+                .min(p.logistic_features)
+                .clamp(1, dim),
+            _ => p.dense_features.clamp(1, dim),
+        };
         let n_labels = labels.len();
-        let needs_dense = learner != Learner::NaiveBayes || has_urgency;
-        let x = needs_dense.then(|| dense_with_bias(&xs, dense_dim));
+        let batch = ftrl_batch_size(xs.len(), p);
         let orders = shuffled_orders(xs.len(), p.ftrl_epochs, p.seed);
-        let head = match (learner, &x) {
-            (Learner::NaiveBayes, _) => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
-            (Learner::Logistic | Learner::Auto, Some(x)) => {
-                let cols = dense_dim.min(p.logistic_features);
-                fit_logistic(&x.slice(ndarray::s![.., ..cols]), y, n_labels, dim, p)?
+        let head = match learner {
+            Learner::NaiveBayes => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
+            Learner::Logistic | Learner::Auto => {
+                fit_logistic(&dense(&xs, dense_dim).view(), y, n_labels, dim, p)?
             }
-            (Learner::Ftrl, Some(x)) => {
+            Learner::Ftrl => {
+                use rayon::prelude::*;
+                // One-vs-rest heads are independent: fit them on all cores.
+                let per_class: Vec<Vec<f32>> = (0..n_labels)
+                    .into_par_iter()
+                    .map(|class| {
+                        let targets: Vec<bool> = y.iter().map(|&v| v == class).collect();
+                        ftrl_binary(&xs, dense_dim, &targets, &orders, batch, p)
+                    })
+                    .collect::<Result<_>>()?;
                 let mut weights = vec![0.0f32; dim * n_labels];
                 let mut bias = vec![0.0f32; n_labels];
-                for class in 0..n_labels {
-                    let targets: Array1<bool> = y.iter().map(|&v| v == class).collect();
-                    let w = ftrl_binary(x, &targets, &orders, p)?;
+                for (class, w) in per_class.iter().enumerate() {
                     for j in 0..dense_dim {
                         weights[j * n_labels + class] = w[j];
                     }
                     bias[class] = w[dense_dim];
+                }
+                if p.nb_mix > 0.0 {
+                    let nb = fit_naive_bayes(&xs, y, n_labels, dim, p)?;
+                    mix_in(&mut weights, &mut bias, &nb, p.nb_mix as f32, n_labels);
                 }
                 LinearHead {
                     labels: Vec::new(),
@@ -465,25 +493,24 @@ impl ValidTrainParams {
                     temperature: 1.0,
                 }
             }
-            _ => return Err(Error::Training("internal: no dense matrix".into())),
         };
         let head = LinearHead {
             labels: labels.to_vec(),
             ..head
         };
-        let urgency = match (&x, has_urgency) {
-            (Some(x), true) => {
-                let targets: Array1<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
-                let w = ftrl_binary(x, &targets, &orders, p)?;
-                let mut weights = vec![0.0f32; dim];
-                weights[..dense_dim].copy_from_slice(&w.as_slice().unwrap_or(&[])[..dense_dim]);
-                Some(UrgencyHead {
-                    weights,
-                    bias: w[dense_dim],
-                    threshold: 0.5,
-                })
-            }
-            _ => None,
+        let urgency = if has_urgency {
+            let targets: Vec<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
+            let cols = p.dense_features.clamp(1, dim);
+            let w = ftrl_binary(&xs, cols, &targets, &orders, batch, p)?;
+            let mut weights = vec![0.0f32; dim];
+            weights[..cols].copy_from_slice(&w[..cols]);
+            Some(UrgencyHead {
+                weights,
+                bias: w[cols],
+                threshold: 0.5,
+            })
+        } else {
+            None
         };
         Ok(Fitted {
             featurizer,
@@ -561,21 +588,6 @@ fn fit_logistic(
     })
 }
 
-/// The sparse rows as a dense `n × (cols + 1)` matrix whose last column is
-/// constant 1: linfa-ftrl has no intercept, so that column plays its part.
-fn dense_with_bias(xs: &[SparseVec], cols: usize) -> Array2<f32> {
-    let mut x = Array2::<f32>::zeros((xs.len(), cols + 1));
-    for (i, row) in xs.iter().enumerate() {
-        for &(j, v) in row {
-            if (j as usize) < cols {
-                x[[i, j as usize]] = v;
-            }
-        }
-        x[[i, cols]] = 1.0;
-    }
-    x
-}
-
 /// One seeded shuffled row order per epoch: the data files are grouped by
 /// writer and label, and an online learner must not see them in that order.
 fn shuffled_orders(n: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
@@ -592,16 +604,32 @@ fn shuffled_orders(n: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Rows per FTRL update: `ftrl_batch`, grown on large corpora so that one
+/// head makes at most `ftrl_max_updates` updates. Each linfa-ftrl update
+/// touches every column, so the update count, not the row count, sets the
+/// training time.
+fn ftrl_batch_size(n: usize, p: &TrainParams) -> usize {
+    let rows = n.saturating_mul(p.ftrl_epochs);
+    p.ftrl_batch.max(rows.div_ceil(p.ftrl_max_updates.max(1)))
+}
+
 /// FTRL-proximal logistic regression (linfa-ftrl) for one yes/no target,
-/// fitted online in mini-batches; returns the weights (last = intercept).
+/// fitted online in mini-batches over the first `cols` features; returns
+/// `cols + 1` weights (the last is the intercept).
+///
+/// Each mini-batch is a small dense `batch × (cols + 1)` matrix filled from
+/// the sparse rows and cleared again after the update, so memory stays at
+/// one batch whatever the corpus size; the last column is constant 1
+/// because linfa-ftrl has no intercept of its own.
 fn ftrl_binary(
-    x: &Array2<f32>,
-    targets: &Array1<bool>,
+    xs: &[SparseVec],
+    cols: usize,
+    targets: &[bool],
     orders: &[Vec<usize>],
+    batch: usize,
     p: &TrainParams,
-) -> Result<Array1<f32>> {
+) -> Result<Vec<f32>> {
     use linfa_ftrl::Ftrl;
-    use ndarray::Axis;
     let params = Ftrl::<f32>::params()
         .alpha(p.ftrl_alpha as f32)
         .beta(1.0)
@@ -610,17 +638,56 @@ fn ftrl_binary(
         .check()
         .map_err(|e| Error::Training(format!("ftrl: {e}")))?;
     let mut model = None;
+    let mut x = Array2::<f32>::zeros((batch, cols + 1));
     for order in orders {
-        for batch in order.chunks(p.ftrl_batch.max(1)) {
-            let ds = DatasetBase::new(x.select(Axis(0), batch), targets.select(Axis(0), batch));
+        for rows in order.chunks(batch) {
+            for (r, &i) in rows.iter().enumerate() {
+                for &(j, v) in &xs[i] {
+                    if (j as usize) < cols {
+                        x[[r, j as usize]] = v;
+                    }
+                }
+                x[[r, cols]] = 1.0;
+            }
+            let t: Array1<bool> = rows.iter().map(|&i| targets[i]).collect();
+            let ds = DatasetBase::new(x.slice(ndarray::s![..rows.len(), ..]), t);
             model = Some(
                 params
                     .fit_with(model, &ds)
                     .map_err(|e| Error::Training(format!("ftrl: {e}")))?,
             );
+            for (r, &i) in rows.iter().enumerate() {
+                for &(j, _) in &xs[i] {
+                    if (j as usize) < cols {
+                        x[[r, j as usize]] = 0.0;
+                    }
+                }
+            }
         }
     }
-    Ok(model.map_or_else(|| Array1::zeros(x.ncols()), |m| m.get_weights()))
+    Ok(model.map_or_else(|| vec![0.0; cols + 1], |m| m.get_weights().to_vec()))
+}
+
+/// Adds `mix` × the naive Bayes head to a linear head. Each feature's
+/// naive Bayes log-probabilities are centred across labels first: that
+/// leaves the argmax alone and keeps only what tells the labels apart, the
+/// log-count ratios NBSVM (Wang & Manning, 2012) builds on. The sum is
+/// still one linear head, so prediction costs nothing more.
+fn mix_in(weights: &mut [f32], bias: &mut [f32], nb: &LinearHead, mix: f32, n_labels: usize) {
+    let centred = |row: &[f32], out: &mut [f32]| {
+        let finite: Vec<f32> = row.iter().map(|v| v.max(-30.0)).collect();
+        let mean = finite.iter().sum::<f32>() / n_labels as f32;
+        for (o, v) in out.iter_mut().zip(&finite) {
+            *o += mix * (v - mean);
+        }
+    };
+    for (out, row) in weights
+        .chunks_mut(n_labels)
+        .zip(nb.weights.chunks(n_labels))
+    {
+        centred(row, out);
+    }
+    centred(&nb.bias, bias);
 }
 
 /// Rows per chunk handed to naive Bayes' `fit_with`.

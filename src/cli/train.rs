@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// Seed for the fold assignment.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Learner: logistic, naive-bayes or auto (cross-validate both).
+    /// Learner: logistic, naive-bayes, ftrl, or auto (cross-validate all three and keep the best).
     #[arg(long, value_enum, default_value_t = LearnerArg::Ftrl)]
     learner: LearnerArg,
     /// JSON file with TrainParams (normalizer, tokenizer, features, ...);
@@ -47,7 +47,7 @@ pub struct TrainArgs {
     /// L2 penalty of logistic regression.
     #[arg(long)]
     l2: Option<f64>,
-    /// Columns the logistic learner sees (top features by chi²).
+    /// Columns the FTRL heads see (top features by chi²).
     #[arg(long)]
     dense_features: Option<usize>,
     /// L-BFGS iterations.
