@@ -47,16 +47,27 @@ pub struct FaqMatch {
     pub id: String,
     /// Entry label.
     pub label: String,
-    /// Similarity (cosine of the best phrasing plus the label bonus).
+    /// Similarity plus the label bonus: what entries are ranked by.
     pub score: f32,
+    /// Similarity alone (a blend of the best phrasing's cosine and the
+    /// entry centroid's), which the no-match decision looks at.
+    #[serde(default)]
+    pub similarity: f32,
     /// Position of the entry in the index.
     #[serde(skip)]
     pub index: usize,
 }
 
-/// Default minimum score for a match; measured on `data/faq_test.jsonl`
-/// (see the README for the sweep).
-pub const DEFAULT_THRESHOLD: f32 = 0.30;
+/// Minimum similarity for a match when the FAQ is too small to learn a
+/// no-match rule from (fewer than [`MIN_CALIBRATION_ENTRIES`] entries).
+pub const DEFAULT_THRESHOLD: f32 = 0.20;
+/// Entries an FAQ needs before its no-match rule is learned from it.
+pub const MIN_CALIBRATION_ENTRIES: usize = 12;
+/// Most entries the no-match rule is learned from; larger FAQs use an even
+/// sample, which keeps loading fast with thousands of entries.
+const CALIBRATION_ENTRIES: usize = 600;
+/// Share of unanswerable messages assumed when the no-match cut is chosen.
+const NO_MATCH_PRIOR: f32 = 0.2;
 /// Weight of the best phrasing's cosine against the centroid's.
 const PHRASE_WEIGHT: f32 = 0.25;
 
@@ -69,6 +80,8 @@ pub struct FaqIndex {
     entries: Vec<FaqEntry>,
     normalizer: Normalizer,
     featurizer: Featurizer,
+    /// Decides "no entry answers this".
+    rule: NoMatchRule,
     /// Both inverted lists of every feature in one flat array (CSR): for
     /// feature `j`, `(phrasing, weight)` pairs from `spans[j][0]` to
     /// `spans[j][1]`, then `(entry, weight)` pairs of entry centroids up to
@@ -78,7 +91,6 @@ pub struct FaqIndex {
     postings: Vec<(u32, f32)>,
     /// phrasing -> entry
     owner: Vec<u32>,
-    threshold: f32,
     label_weight: f32,
     /// Distinct entry labels, and each entry's position in it, so the label
     /// bonus costs a table lookup per entry instead of string compares.
@@ -113,8 +125,16 @@ impl FaqIndex {
         Self::new(entries, normalizer)
     }
 
-    /// Builds the index from entries.
+    /// Builds the index from entries and learns its no-match rule from
+    /// them (see [`NoMatchRule`]).
     pub fn new(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
+        let mut index = Self::build(entries, normalizer)?;
+        index.rule = NoMatchRule::learn(&index.entries, normalizer)?;
+        Ok(index)
+    }
+
+    /// The index alone, with the fallback no-match rule.
+    fn build(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
         if entries.is_empty() {
             return Err(Error::param("faq", "no entries"));
         }
@@ -233,14 +253,15 @@ impl FaqIndex {
             featurizer,
             postings,
             owner,
-            threshold: DEFAULT_THRESHOLD,
+            rule: NoMatchRule::fallback(),
             label_weight: DEFAULT_LABEL_WEIGHT,
         })
     }
 
-    /// Changes the no-match threshold.
+    /// Changes the no-match cut: a message gets no entry when the rule's
+    /// probability that none answers it is at least `threshold` (0..=1).
     pub fn with_threshold(mut self, threshold: f32) -> Self {
-        self.threshold = threshold;
+        self.rule.threshold = threshold;
         self
     }
 
@@ -250,9 +271,14 @@ impl FaqIndex {
         self
     }
 
-    /// The current no-match threshold.
+    /// The current no-match cut on the probability that no entry answers.
     pub fn threshold(&self) -> f32 {
-        self.threshold
+        self.rule.threshold
+    }
+
+    /// The no-match rule in use.
+    pub fn no_match_rule(&self) -> &NoMatchRule {
+        &self.rule
     }
 
     /// All entries.
@@ -281,6 +307,38 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> Vec<FaqMatch> {
+        self.lookup_normalized(normalized, label_probs, k).matches
+    }
+
+    /// The `k` best entries for a raw message and the no-match decision.
+    pub fn lookup(&self, text: &str, label_probs: &[(&str, f32)], k: usize) -> FaqLookup {
+        self.lookup_normalized(&self.normalizer.normalize(text), label_probs, k)
+    }
+
+    /// [`lookup`](Self::lookup) for already-normalized text.
+    pub fn lookup_normalized(
+        &self,
+        normalized: &str,
+        label_probs: &[(&str, f32)],
+        k: usize,
+    ) -> FaqLookup {
+        let (mut matches, evidence) = self.probe(normalized, label_probs, k.max(1));
+        let no_match_probability = self.rule.probability(evidence.as_ref());
+        matches.truncate(k);
+        FaqLookup {
+            no_match: no_match_probability >= self.rule.threshold,
+            no_match_probability,
+            matches,
+        }
+    }
+
+    /// The best `k` entries and the best one's evidence.
+    fn probe(
+        &self,
+        normalized: &str,
+        label_probs: &[(&str, f32)],
+        k: usize,
+    ) -> (Vec<FaqMatch>, Option<Evidence>) {
         let query = match arabizi_to_arabic(normalized) {
             Some(t) => Cow::Owned(format!("{normalized} {t}")),
             None => Cow::Borrowed(normalized),
@@ -300,14 +358,15 @@ impl FaqIndex {
     }
 
     /// Scores entries for a query vector using `scratch`'s accumulators,
-    /// which are all zero on entry and left all zero on return.
+    /// which are all zero on entry and left all zero on return. Returns the
+    /// best `k` and the evidence of the best.
     fn score(
         &self,
         x: &crate::features::SparseVec,
         label_probs: &[(&str, f32)],
         k: usize,
         scratch: &mut Scratch,
-    ) -> Vec<FaqMatch> {
+    ) -> (Vec<FaqMatch>, Option<Evidence>) {
         // Only the query's heaviest features are looked up: the light ones
         // are common n-grams whose long posting lists cost most and move a
         // cosine least.
@@ -378,38 +437,55 @@ impl FaqIndex {
                     .map_or(0.0, |&(_, p)| p)
             })
             .collect();
-        let mut scored: Vec<(f32, usize)> = entries
+        // (score, entry, similarity, best phrasing, centroid)
+        let mut scored: Vec<(f32, usize, f32, f32, f32)> = entries
             .drain(..)
             .map(|e| {
                 let e = e as usize;
                 let p = bonus[self.entry_label[e] as usize];
-                let s = PHRASE_WEIGHT * best[e] + (1.0 - PHRASE_WEIGHT) * centroid[e];
+                let (b, c) = (best[e], centroid[e]);
+                let s = PHRASE_WEIGHT * b + (1.0 - PHRASE_WEIGHT) * c;
                 best[e] = 0.0;
                 centroid[e] = 0.0;
                 seen[e] = false;
-                (s + self.label_weight * p, e)
+                (s + self.label_weight * p, e, s, b, c)
             })
             .collect();
         // Every entry sharing any feature is scored; only the best k are
         // ordered.
-        let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        type Row = (f32, usize, f32, f32, f32);
+        let order = |a: &Row, b: &Row| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if k < scored.len() {
             scored.select_nth_unstable_by(k, order);
-            scored.truncate(k);
         }
+        // The runner-up is the most similar entry other than the winner,
+        // wherever the label bonus ranked it.
+        let evidence = scored.iter().min_by(|a, b| order(a, b)).map(|w| Evidence {
+            similarity: w.2,
+            phrase: w.3,
+            centroid: w.4,
+            runner_up: scored
+                .iter()
+                .filter(|c| c.1 != w.1)
+                .map(|c| c.2)
+                .fold(0.0f32, f32::max),
+        });
+        scored.truncate(k);
         scored.sort_by(order);
-        scored
+        let matches = scored
             .into_iter()
-            .map(|(score, e)| FaqMatch {
+            .map(|(score, e, similarity, _, _)| FaqMatch {
                 id: self.entries[e].id.clone(),
                 label: self.entries[e].label.clone(),
                 score,
+                similarity,
                 index: e,
             })
-            .collect()
+            .collect();
+        (matches, evidence)
     }
 
-    /// The best entry if it clears the threshold.
+    /// The best entry, unless the no-match rule says none answers.
     pub fn best(&self, text: &str, label_probs: &[(&str, f32)]) -> Option<FaqMatch> {
         self.best_normalized(&self.normalizer.normalize(text), label_probs)
     }
@@ -420,15 +496,221 @@ impl FaqIndex {
         normalized: &str,
         label_probs: &[(&str, f32)],
     ) -> Option<FaqMatch> {
-        self.search_normalized(normalized, label_probs, 1)
-            .into_iter()
-            .next()
-            .filter(|m| m.score >= self.threshold)
+        let found = self.lookup_normalized(normalized, label_probs, 1);
+        if found.no_match {
+            None
+        } else {
+            found.matches.into_iter().next()
+        }
     }
 
     /// The normalizer queries go through.
     pub fn normalizer(&self) -> &Normalizer {
         &self.normalizer
+    }
+}
+
+/// The best entries for a message and whether any of them answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaqLookup {
+    /// The best entries, best first, whatever their score.
+    pub matches: Vec<FaqMatch>,
+    /// The no-match rule's probability that no entry answers the message.
+    pub no_match_probability: f32,
+    /// Whether that probability reached the rule's cut.
+    pub no_match: bool,
+}
+
+/// Decides when no FAQ entry answers a message: a logistic regression
+/// (linfa-logistic) over the best entry's similarity, its two parts (best
+/// phrasing, centroid) and its lead over the runner-up.
+///
+/// It is learned from the FAQ itself, so it fits whatever FAQ is loaded:
+/// the entries are split into folds, and for each fold an index is built
+/// without that fold's entries and without a quarter of every other
+/// entry's phrasings. The left-out entries' phrasings are real in-domain
+/// questions that the index cannot answer; the left-out phrasings are
+/// paraphrases it can. The cut is the one with the best no-match F½
+/// (precision weighs double) when one message in five is unanswerable
+/// (`NO_MATCH_PRIOR`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoMatchRule {
+    /// Weights of similarity, best phrasing, centroid and lead.
+    pub weights: [f32; 4],
+    /// Intercept.
+    pub bias: f32,
+    /// Cut on the probability that no entry answers.
+    pub threshold: f32,
+    /// Cross-validated (held-out entries) precision and recall of the
+    /// no-match decision at the cut, when the rule was learned.
+    pub precision: Option<f32>,
+    /// See `precision`.
+    pub recall: Option<f32>,
+}
+
+impl NoMatchRule {
+    /// For FAQs too small to learn from: no match below
+    /// [`DEFAULT_THRESHOLD`] similarity (a steep logistic around it).
+    fn fallback() -> Self {
+        NoMatchRule {
+            weights: [-40.0, 0.0, 0.0, 0.0],
+            bias: 40.0 * DEFAULT_THRESHOLD,
+            threshold: 0.5,
+            precision: None,
+            recall: None,
+        }
+    }
+
+    /// Learns the rule from the entries (see the type's documentation).
+    fn learn(entries: &[FaqEntry], normalizer: &Normalizer) -> Result<Self> {
+        use linfa::prelude::*;
+        const FOLDS: usize = 4;
+        if entries.len() < MIN_CALIBRATION_ENTRIES {
+            return Ok(Self::fallback());
+        }
+        let step = entries.len().div_ceil(CALIBRATION_ENTRIES);
+        let sample: Vec<&FaqEntry> = entries.iter().step_by(step).collect();
+        let mut rows: Vec<[f32; 4]> = Vec::new();
+        let mut none: Vec<bool> = Vec::new();
+        for fold in 0..FOLDS {
+            let mut kept = Vec::new();
+            let mut queries: Vec<(&str, bool)> = Vec::new();
+            for (i, e) in sample.iter().enumerate() {
+                if i % FOLDS == fold {
+                    queries.extend(e.questions.iter().map(|q| (q.as_str(), true)));
+                    continue;
+                }
+                // Which phrasings are held out rotates with the entry, so
+                // entries with fewer than four phrasings still take part.
+                let (mut held, mut keep) = (Vec::new(), Vec::new());
+                for (j, q) in e.questions.iter().enumerate() {
+                    if (i + j) % FOLDS == fold {
+                        held.push(q);
+                    } else {
+                        keep.push(q);
+                    }
+                }
+                let mut entry = (*e).clone();
+                if !keep.is_empty() {
+                    queries.extend(held.iter().map(|q| (q.as_str(), false)));
+                    entry.questions = keep.into_iter().cloned().collect();
+                }
+                kept.push(entry);
+            }
+            let index = FaqIndex::build(kept, normalizer)?;
+            for (q, unanswerable) in queries {
+                let (_, evidence) = index.probe(&normalizer.normalize(q), &[], 1);
+                rows.push(evidence.map_or([0.0; 4], |e| e.inputs()));
+                none.push(unanswerable);
+            }
+        }
+        if !none.contains(&true) || !none.contains(&false) {
+            return Ok(Self::fallback());
+        }
+        let x = ndarray::Array2::from_shape_fn((rows.len(), 4), |(i, j)| rows[i][j]);
+        let y = ndarray::Array1::from(none.clone());
+        let model = linfa_logistic::LogisticRegression::<f32>::default()
+            .alpha(1e-3)
+            .max_iterations(300)
+            .fit(&Dataset::new(x, y))
+            .map_err(|e| crate::Error::param("faq", format!("learning the no-match rule: {e}")))?;
+        // linfa-logistic models the probability of its "positive" class.
+        let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
+        let mut rule = NoMatchRule {
+            weights: [0.0; 4],
+            bias: sign * model.intercept(),
+            threshold: 0.5,
+            precision: None,
+            recall: None,
+        };
+        for (w, p) in rule.weights.iter_mut().zip(model.params()) {
+            *w = sign * p;
+        }
+        let probs: Vec<f32> = rows
+            .iter()
+            .map(|r| {
+                let e = Evidence {
+                    similarity: r[0],
+                    phrase: r[1],
+                    centroid: r[2],
+                    runner_up: r[0] - r[3],
+                };
+                rule.probability(Some(&e))
+            })
+            .collect();
+        let (t, precision, recall) = best_cut(&probs, &none);
+        rule.threshold = t;
+        rule.precision = Some(precision);
+        rule.recall = Some(recall);
+        Ok(rule)
+    }
+
+    /// Probability that no entry answers, given what the best entry
+    /// showed (`None`: no entry shares a single feature with the message).
+    fn probability(&self, best: Option<&Evidence>) -> f32 {
+        let Some(e) = best else { return 1.0 };
+        let z = self
+            .weights
+            .iter()
+            .zip(&e.inputs())
+            .map(|(w, v)| w * v)
+            .sum::<f32>()
+            + self.bias;
+        1.0 / (1.0 + (-z).exp())
+    }
+}
+
+/// The cut on no-match probabilities with the best no-match F½ when
+/// unanswerable messages make up `NO_MATCH_PRIOR` of all, with the
+/// precision and recall it reaches there.
+fn best_cut(probs: &[f32], none: &[bool]) -> (f32, f32, f32) {
+    let n_none = none.iter().filter(|&&v| v).count().max(1) as f32;
+    let n_some = none.iter().filter(|&&v| !v).count().max(1) as f32;
+    let (w_none, w_some) = (NO_MATCH_PRIOR / n_none, (1.0 - NO_MATCH_PRIOR) / n_some);
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let (mut tp, mut fp) = (0.0f32, 0.0f32);
+    let mut best = (0.5, 0.0, 0.0, -1.0f32);
+    for (rank, &i) in order.iter().enumerate() {
+        if none[i] {
+            tp += w_none;
+        } else {
+            fp += w_some;
+        }
+        // Only cut between distinct probabilities.
+        if order.get(rank + 1).is_some_and(|&n| probs[n] == probs[i]) {
+            continue;
+        }
+        // F-beta with beta = 1/2: a wrong answer sent to a citizen costs
+        // more than a question handed to a person, so precision counts
+        // double.
+        let (precision, recall) = (tp / (tp + fp), tp / NO_MATCH_PRIOR);
+        let f = 1.25 * precision * recall / (0.25 * precision + recall).max(1e-9);
+        if f > best.3 {
+            best = (probs[i], precision, recall, f);
+        }
+    }
+    (best.0, best.1, best.2)
+}
+
+/// What the best entry showed for a message: its similarity, the two parts
+/// of it, and the similarity of the runner-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Evidence {
+    similarity: f32,
+    phrase: f32,
+    centroid: f32,
+    runner_up: f32,
+}
+
+impl Evidence {
+    fn inputs(&self) -> [f32; 4] {
+        [
+            self.similarity,
+            self.phrase,
+            self.centroid,
+            self.similarity - self.runner_up,
+        ]
     }
 }
 
@@ -559,6 +841,54 @@ mod tests {
     }
 
     #[test]
+    fn best_cut_separates_and_weighs_precision() {
+        // Perfectly separable: the cut falls at the lowest unanswerable.
+        let probs = [0.9, 0.8, 0.7, 0.3, 0.2, 0.1];
+        let none = [true, true, true, false, false, false];
+        let (t, p, r) = best_cut(&probs, &none);
+        assert_eq!(t, 0.7);
+        assert!((p - 1.0).abs() < 1e-5 && (r - 1.0).abs() < 1e-5, "{p} {r}");
+        // An answerable message among the unanswerable ones: F½ gives up
+        // a quarter of the recall rather than let precision fall.
+        let probs = [0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.1];
+        let none = [true, true, true, false, true, false, false];
+        let (t, p, r) = best_cut(&probs, &none);
+        assert_eq!(t, 0.7);
+        assert!((p - 1.0).abs() < 1e-5 && (r - 0.75).abs() < 1e-5, "{p} {r}");
+    }
+
+    #[test]
+    fn no_match_rule_is_learned_from_the_shipped_faq() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/faq.jsonl");
+        let idx = FaqIndex::load(path, &Normalizer::default()).unwrap();
+        let rule = idx.no_match_rule();
+        assert!(rule.precision.is_some() && rule.recall.is_some());
+        assert!(rule.threshold > 0.0 && rule.threshold < 1.0);
+        // More similarity must never make "no match" more likely.
+        assert!(rule.weights[0] + rule.weights[1] * PHRASE_WEIGHT < 0.0);
+        let found = idx.lookup("how can I pay my traffic fine online?", &[], 3);
+        assert!(!found.no_match, "{found:?}");
+        assert_eq!(found.matches.len(), 3);
+        assert!(
+            idx.best("what time does the football match start tonight", &[])
+                .is_none()
+        );
+        assert!(idx.lookup("", &[], 3).no_match);
+        // The learned cut can be overridden.
+        let idx = idx.with_threshold(1.01);
+        assert!(
+            idx.best("what time does the football match start tonight", &[])
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn small_faqs_use_the_fallback_rule() {
+        let idx = index();
+        assert_eq!(idx.no_match_rule(), &NoMatchRule::fallback());
+    }
+
+    #[test]
     fn rejects_duplicates_and_empty() {
         let n = Normalizer::default();
         assert!(FaqIndex::new(vec![], &n).is_err());
@@ -570,7 +900,7 @@ mod tests {
 /// How well FAQ matching does on a test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaqReport {
-    /// Threshold used for the no-match decision.
+    /// Cut on the no-match probability used for the decision.
     pub threshold: f32,
     /// Queries with an expected entry.
     pub answerable: usize,
@@ -606,13 +936,15 @@ impl FaqReport {
     }
 }
 
-/// Scores ranked matches (`search` results) against expected ids.
-pub fn faq_report(cases: &[(Option<String>, Vec<FaqMatch>)], threshold: f32) -> FaqReport {
+/// Scores lookups against expected ids; a lookup counts as "no match"
+/// when its no-match probability is at least `threshold`.
+pub fn faq_report(cases: &[(Option<String>, FaqLookup)], threshold: f32) -> FaqReport {
     let (mut answerable, mut unanswerable, mut top1, mut answered, mut rr) =
         (0usize, 0usize, 0usize, 0usize, 0.0f64);
     let (mut none_pred, mut none_true_pred) = (0usize, 0usize);
-    for (expected, matches) in cases {
-        let no_match = matches.first().is_none_or(|m| m.score < threshold);
+    for (expected, found) in cases {
+        let matches = &found.matches;
+        let no_match = matches.is_empty() || found.no_match_probability >= threshold;
         if no_match {
             none_pred += 1;
         }

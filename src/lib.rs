@@ -50,8 +50,8 @@ pub use classify::{
 pub use data::{BadLine, LabelledMessage, Loaded, load_labelled};
 pub use error::{Error, Result};
 pub use faq::{
-    Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqEntry, FaqIndex, FaqMatch, FaqReport,
-    arabizi_to_arabic, faq_report,
+    Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqEntry, FaqIndex, FaqLookup, FaqMatch,
+    FaqReport, MIN_CALIBRATION_ENTRIES, NoMatchRule, arabizi_to_arabic, faq_report,
 };
 pub use features::{FeatureConfig, Featurizer, SparseVec};
 pub use model::{FORMAT_NAME, FORMAT_VERSION, ModelMeta};

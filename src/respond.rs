@@ -298,13 +298,18 @@ impl Responder {
     /// The `k` best FAQ entries for a message, with the classifier's label
     /// bonus applied, whatever their score (for evaluation and tooling).
     pub fn faq_matches(&self, text: &str, k: usize) -> Vec<crate::faq::FaqMatch> {
+        self.faq_lookup(text, k).matches
+    }
+
+    /// [`faq_matches`](Self::faq_matches) with the no-match decision.
+    pub fn faq_lookup(&self, text: &str, k: usize) -> crate::faq::FaqLookup {
         let p = self.classifier.classify(text);
         let probs: Vec<(&str, f32)> = p
             .scores
             .iter()
             .map(|s| (s.label.as_str(), s.score))
             .collect();
-        self.faq.search(text, &probs, k)
+        self.faq.lookup(text, &probs, k)
     }
 
     /// The hand-off settings.

@@ -20,7 +20,8 @@ pub struct Sources {
     /// Reply templates [default: data/replies.json].
     #[arg(long, env = "MUJIB_REPLIES")]
     pub replies: Option<PathBuf>,
-    /// Minimum FAQ score for a match (overrides the default).
+    /// Cut on the FAQ's no-match probability (0..=1): at or above it, no
+    /// entry is used. Overrides the cut learned from the FAQ.
     #[arg(long)]
     pub faq_threshold: Option<f32>,
 }
@@ -150,9 +151,9 @@ pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}:{}: bad test case", a.data.display(), i + 1))?;
         cases.push(c);
     }
-    let scored: Vec<(Option<String>, Vec<mujib::FaqMatch>)> = cases
+    let scored: Vec<(Option<String>, mujib::FaqLookup)> = cases
         .iter()
-        .map(|c| (c.expected.clone(), r.faq_matches(&c.text, 10)))
+        .map(|c| (c.expected.clone(), r.faq_lookup(&c.text, 10)))
         .collect();
     let report = mujib::faq_report(&scored, r.faq().threshold());
     if a.json {
@@ -161,11 +162,18 @@ pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
         println!("{}", report.to_text());
     }
     if a.sweep {
-        println!("threshold  top1(answerable)  no-match P  no-match R");
-        for t in (10..=60).step_by(5).map(|t| t as f32 / 100.0) {
+        let rule = r.faq().no_match_rule();
+        if let (Some(p), Some(rc)) = (rule.precision, rule.recall) {
+            println!(
+                "learned cut {:.2}: held-out-entry precision {p:.3} recall {rc:.3}",
+                rule.threshold
+            );
+        }
+        println!("no-match cut  top1(answerable)  no-match P  no-match R");
+        for t in (10..=90).step_by(5).map(|t| t as f32 / 100.0) {
             let rep = mujib::faq_report(&scored, t);
             println!(
-                "{t:>9.2}  {:>16.4}  {:>10.4}  {:>10.4}",
+                "{t:>12.2}  {:>16.4}  {:>10.4}  {:>10.4}",
                 rep.top1_accuracy, rep.no_match_precision, rep.no_match_recall
             );
         }
