@@ -282,18 +282,18 @@ pub(crate) fn read(mut r: impl Read) -> Result<Classifier> {
         },
         &header.cache_words,
     )?;
-    Ok(Classifier {
-        normalizer: Normalizer::new(header.normalizer),
+    Ok(Classifier::from_parts(
+        Normalizer::new(header.normalizer),
         featurizer,
-        head: LinearHead {
+        LinearHead {
             labels: header.labels,
             weights,
             bias,
             temperature: header.temperature,
         },
         urgency,
-        meta: header.meta,
-    })
+        header.meta,
+    ))
 }
 
 /// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate: the
