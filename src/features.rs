@@ -512,6 +512,26 @@ impl Featurizer {
     pub fn featurize(&self, normalized: &str) -> SparseVec {
         // Room for a long message's ids with repeats, so the vector rarely
         // grows (copying it showed up in profiles).
+        let mut x = self.term_frequencies(normalized);
+        let mut norm = 0.0f32;
+        for (id, v) in &mut x {
+            *v *= self.idf[*id as usize];
+            norm += *v * *v;
+        }
+        let norm = norm.sqrt();
+        if norm > 0.0 {
+            for (_, v) in &mut x {
+                *v /= norm;
+            }
+        }
+        x
+    }
+
+    /// The message's features with their sublinear term frequency only, in
+    /// id order: [`featurize`](Self::featurize) before idf and length
+    /// normalization. The classifier applies both itself, in the same pass
+    /// that reads the weights, so it touches memory once per feature.
+    pub(crate) fn term_frequencies(&self, normalized: &str) -> SparseVec {
         let mut ids: Vec<u32> = Vec::with_capacity(1024);
         self.collect_ids(normalized, &mut ids);
         if self.config.transliterate
@@ -519,7 +539,24 @@ impl Featurizer {
         {
             self.collect_ids(&t, &mut ids);
         }
-        self.weigh(ids)
+        sort_ids(&mut ids, self.names.len());
+        let mut out: SparseVec = Vec::with_capacity(ids.len());
+        let mut i = 0;
+        while i < ids.len() {
+            let id = ids[i];
+            let mut j = i + 1;
+            while j < ids.len() && ids[j] == id {
+                j += 1;
+            }
+            out.push((id, sublinear_tf(j - i)));
+            i = j;
+        }
+        out
+    }
+
+    /// idf of feature `id` (0 for an unknown id).
+    pub(crate) fn idf(&self, id: u32) -> f32 {
+        self.idf.get(id as usize).copied().unwrap_or(0.0)
     }
 
     /// Appends the feature ids of one text (words, their features, bigrams).
@@ -546,28 +583,6 @@ impl Featurizer {
             }
             prev = Some(w);
         }
-    }
-
-    fn weigh(&self, mut ids: Vec<u32>) -> SparseVec {
-        sort_ids(&mut ids, self.names.len());
-        let mut out: SparseVec = Vec::with_capacity(ids.len());
-        let mut i = 0;
-        while i < ids.len() {
-            let id = ids[i];
-            let mut j = i + 1;
-            while j < ids.len() && ids[j] == id {
-                j += 1;
-            }
-            out.push((id, sublinear_tf(j - i) * self.idf[id as usize]));
-            i = j;
-        }
-        let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, v) in &mut out {
-                *v /= norm;
-            }
-        }
-        out
     }
 
     /// Forgets the words met since loading (the precomputed frequent words

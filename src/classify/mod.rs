@@ -91,9 +91,9 @@ struct Lane([f32; 8]);
 /// trained (the model file keeps the plain layout).
 ///
 /// One row per feature holds its weight for every label, centred across
-/// labels, then its urgency weight, padded to whole lanes: one prediction
-/// reads one 32-byte row per feature (six labels and urgency fit in one
-/// lane) where it read two scattered arrays before. Centring changes every
+/// labels, then its urgency weight, then its idf, padded to whole lanes:
+/// one prediction reads one 32-byte row per feature (six labels, urgency
+/// and idf fit in one lane) where it read three scattered arrays before. Centring changes every
 /// label's logit by the same amount, which the softmax ignores, and it is
 /// what the explanation needs: a feature that raises every label equally
 /// explains nothing.
@@ -105,9 +105,9 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    fn new(head: &LinearHead, urgency: Option<&UrgencyHead>) -> Self {
+    fn new(head: &LinearHead, urgency: Option<&UrgencyHead>, featurizer: &Featurizer) -> Self {
         let l = head.n_labels();
-        let per_row = (l + 1).div_ceil(8);
+        let per_row = (l + 2).div_ceil(8);
         let dim = head.weights.len() / l.max(1);
         let mut lanes = vec![Lane::default(); dim * per_row];
         for (j, row) in head.weights.chunks_exact(l.max(1)).enumerate() {
@@ -124,6 +124,7 @@ impl Packed {
                     .copied()
                     .unwrap_or(0.0),
             );
+            put(l + 1, featurizer.idf(j as u32));
         }
         Packed {
             lanes,
@@ -132,20 +133,47 @@ impl Packed {
         }
     }
 
-    /// Adds `Σ v · row` over the features to `acc` (`per_row × 8` long):
-    /// the label logits (shifted alike), then the urgency logit.
-    fn accumulate(&self, x: &SparseVec, acc: &mut [f32]) {
-        for &(j, v) in x {
+    /// Scores term frequencies: `acc` (`per_row × 8` long) gets
+    /// `Σ x · row` with `x = tf × idf` (the label logits, shifted alike,
+    /// then the urgency logit), and the return value is `‖x‖`. The caller
+    /// divides by it, which is the featurizer's length normalization
+    /// applied after the sum instead of before.
+    fn accumulate(&self, tf: &SparseVec, acc: &mut [f32]) -> f32 {
+        let idf_at = self.n_labels + 1;
+        let mut norm = 0.0f32;
+        if self.per_row == 1 {
+            // Up to six labels: one lane per feature, and the sum stays
+            // in registers (a fixed-size array the compiler vectorizes)
+            // instead of going through memory for every feature.
+            let mut a = [0.0f32; 8];
+            for &(j, t) in tf {
+                if let Some(lane) = self.lanes.get(j as usize) {
+                    let v = t * lane.0[idf_at];
+                    norm += v * v;
+                    for (ak, wk) in a.iter_mut().zip(&lane.0) {
+                        *ak += v * wk;
+                    }
+                }
+            }
+            for (o, ak) in acc.iter_mut().zip(a) {
+                *o += ak;
+            }
+            return norm.sqrt();
+        }
+        for &(j, t) in tf {
             let start = j as usize * self.per_row;
             let Some(row) = self.lanes.get(start..start + self.per_row) else {
                 continue;
             };
+            let v = t * row[idf_at / 8].0[idf_at % 8];
+            norm += v * v;
             for (a, lane) in acc.chunks_exact_mut(8).zip(row) {
                 for (ak, wk) in a.iter_mut().zip(&lane.0) {
                     *ak += v * wk;
                 }
             }
         }
+        norm.sqrt()
     }
 
     /// Feature `j`'s centred weight for label `k`.
@@ -234,7 +262,7 @@ impl Classifier {
         urgency: Option<UrgencyHead>,
         meta: ModelMeta,
     ) -> Self {
-        let packed = Packed::new(&head, urgency.as_ref());
+        let packed = Packed::new(&head, urgency.as_ref(), &featurizer);
         Classifier {
             normalizer,
             featurizer,
@@ -311,18 +339,17 @@ impl Classifier {
     /// Classifies one raw message. Never panics; empty or unknown text gets
     /// the prior label with `no_signal` set.
     pub fn classify(&self, text: &str) -> Prediction {
-        let x = self.features(text);
-        self.predict_features(&x)
+        self.classify_normalized(&self.normalizer.normalize(text))
     }
 
     /// [`classify`](Self::classify) for text already normalized with this
     /// model's [`normalizer`](Self::normalizer), for callers that need the
     /// normalized text anyway.
     pub fn classify_normalized(&self, normalized: &str) -> Prediction {
-        self.predict_features(&self.featurizer.featurize(normalized))
+        self.predict_tf(&self.featurizer.term_frequencies(normalized))
     }
 
-    pub(crate) fn predict_features(&self, x: &SparseVec) -> Prediction {
+    fn predict_tf(&self, tf: &SparseVec) -> Prediction {
         let l = self.head.n_labels();
         let mut acc = [0.0f32; 16];
         let mut wide = Vec::new();
@@ -332,11 +359,12 @@ impl Classifier {
             wide.resize(self.packed.per_row * 8, 0.0);
             &mut wide
         };
-        self.packed.accumulate(x, acc);
+        let norm = self.packed.accumulate(tf, acc);
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
         let logits: Vec<f32> = acc[..l]
             .iter()
             .zip(&self.head.bias)
-            .map(|(a, b)| a + b)
+            .map(|(a, b)| a * scale + b)
             .collect();
         let probs = softmax(&logits, self.head.temperature);
         let mut order: Vec<usize> = (0..probs.len()).collect();
@@ -352,7 +380,7 @@ impl Classifier {
         let urgent_score = self
             .urgency
             .as_ref()
-            .map(|u| 1.0 / (1.0 + (-(acc[l] + u.bias)).exp()));
+            .map(|u| 1.0 / (1.0 + (-(acc[l] * scale + u.bias)).exp()));
         let urgent = match (&self.urgency, urgent_score) {
             (Some(u), Some(s)) => s >= u.threshold,
             _ => false,
@@ -363,18 +391,20 @@ impl Classifier {
             scores,
             urgent_score,
             urgent,
-            explanation: self.explain(x, best),
-            no_signal: x.is_empty(),
+            explanation: self.explain(tf, scale, best),
+            no_signal: norm == 0.0,
         }
     }
 
-    fn explain(&self, x: &SparseVec, label: usize) -> Vec<Contribution> {
+    fn explain(&self, tf: &SparseVec, scale: f32, label: usize) -> Vec<Contribution> {
         // The packed weights are centred across labels, so `v × w` is the
         // contribution relative to the mean label. Only the best few are
         // kept, in a small array ordered by (contribution desc, id asc), so
         // explaining costs one pass and no sort of all features.
         let mut top: Vec<(f32, u32)> = Vec::with_capacity(EXPLAIN + 1);
-        for &(j, v) in x {
+        let idf_at = self.packed.n_labels + 1;
+        for &(j, t) in tf {
+            let v = t * self.packed.weight(j, idf_at) * scale;
             let c = v * self.packed.weight(j, label);
             if c <= 0.0 || c.is_nan() {
                 continue;
@@ -395,5 +425,58 @@ impl Classifier {
                 weight: c,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packed, one-pass prediction must agree with the plain layout it
+    /// is built from: tf-idf vector, `x·W + b`, softmax, separate urgency
+    /// weights, contributions relative to the label mean.
+    #[test]
+    fn packed_prediction_matches_the_plain_model() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let clf = Classifier::load(root.join("models/mujib.model")).unwrap();
+        let texts = [
+            "3ndi mo5alfa radar 600 dirham, kaif a3tared?",
+            "شكرا للشرطة على سرعة الاستجابة 🌹",
+            "someone is breaking into the cars في الـ parking RIGHT NOW",
+            "التطبيق يعلق كل ما ادفع المخالفة",
+            "",
+            "🙂🙂",
+            "how do I renew my emirates id",
+        ];
+        for text in texts {
+            let p = clf.classify(text);
+            let x = clf.features(text);
+            let want = softmax(&clf.head.logits(&x), clf.head.temperature);
+            for s in &p.scores {
+                let k = clf.labels().iter().position(|l| *l == s.label).unwrap();
+                assert!(
+                    (s.score - want[k]).abs() < 1e-4,
+                    "{text}: {} {}",
+                    s.score,
+                    want[k]
+                );
+            }
+            if let (Some(u), Some(got)) = (&clf.urgency, p.urgent_score) {
+                assert!((got - u.probability(&x)).abs() < 1e-4, "{text}");
+            }
+            assert_eq!(p.no_signal, x.is_empty());
+            let l = clf.labels().len();
+            let k = clf.labels().iter().position(|l| *l == p.label).unwrap();
+            for c in &p.explanation {
+                let (j, v) = x
+                    .iter()
+                    .find(|(j, _)| clf.featurizer.name(*j) == c.feature)
+                    .copied()
+                    .unwrap();
+                let row = &clf.head.weights[j as usize * l..(j as usize + 1) * l];
+                let mean = row.iter().sum::<f32>() / l as f32;
+                assert!((c.weight - v * (row[k] - mean)).abs() < 1e-4, "{text}");
+            }
+        }
     }
 }
