@@ -101,6 +101,10 @@ struct Header {
     cache_words: Vec<String>,
     temperature: f32,
     urgent_threshold: Option<f32>,
+    /// Labels that gate the urgent flag (see `UrgencyHead::labels`); absent
+    /// in files written before it existed, which then have no gate.
+    #[serde(default)]
+    urgent_labels: Vec<String>,
 }
 
 pub(crate) fn write(clf: &Classifier, mut w: impl Write) -> Result<()> {
@@ -121,6 +125,12 @@ pub(crate) fn write(clf: &Classifier, mut w: impl Write) -> Result<()> {
         cache_words: clf.featurizer.cached_words(),
         temperature: clf.head.temperature,
         urgent_threshold: clf.urgency.as_ref().map(|u| u.threshold),
+        urgent_labels: clf
+            .urgency
+            .iter()
+            .flat_map(|u| &u.labels)
+            .filter_map(|&k| clf.head.labels.get(k).cloned())
+            .collect(),
     };
     let header = serde_json::to_vec(&header)?;
     let mut body = Vec::new();
@@ -254,10 +264,20 @@ pub(crate) fn read(mut r: impl Read) -> Result<Classifier> {
         Some(threshold) => {
             let weights = body.f32s(d, "urgent weights")?;
             let bias = body.f32s(1, "urgent bias")?[0];
+            let labels = header
+                .urgent_labels
+                .iter()
+                .map(|name| {
+                    header.labels.iter().position(|l| l == name).ok_or_else(|| {
+                        Error::ModelCorrupt(format!("urgent label `{name}` is not a model label"))
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?;
             Some(UrgencyHead {
                 weights,
                 bias,
                 threshold,
+                labels,
             })
         }
         None => None,

@@ -69,9 +69,24 @@ pub(crate) struct UrgencyHead {
     /// Probability at or above which a message is flagged, chosen on
     /// cross-validation to reach the target recall.
     pub threshold: f32,
+    /// The labels that can be urgent (those with urgent examples in the
+    /// training data). When set, the head was trained on their messages
+    /// only, and the urgent probability is P(urgent | one of them) × P(one
+    /// of them): thanks to the ambulance crew or a question about a radar
+    /// "right now" stops looking like an emergency. Empty in older models.
+    pub labels: Vec<usize>,
 }
 
 impl UrgencyHead {
+    /// P(one of the labels that can be urgent), 1 when there is no gate.
+    pub fn gate(&self, probs: &[f32]) -> f32 {
+        if self.labels.is_empty() {
+            1.0
+        } else {
+            self.labels.iter().filter_map(|&k| probs.get(k)).sum()
+        }
+    }
+
     pub fn probability(&self, x: &SparseVec) -> f32 {
         let z = self.bias
             + x.iter()
@@ -380,7 +395,7 @@ impl Classifier {
         let urgent_score = self
             .urgency
             .as_ref()
-            .map(|u| 1.0 / (1.0 + (-(acc[l] * scale + u.bias)).exp()));
+            .map(|u| u.gate(&probs) / (1.0 + (-(acc[l] * scale + u.bias)).exp()));
         let urgent = match (&self.urgency, urgent_score) {
             (Some(u), Some(s)) => s >= u.threshold,
             _ => false,
@@ -462,7 +477,10 @@ mod tests {
                 );
             }
             if let (Some(u), Some(got)) = (&clf.urgency, p.urgent_score) {
-                assert!((got - u.probability(&x)).abs() < 1e-4, "{text}");
+                assert!(
+                    (got - u.probability(&x) * u.gate(&want)).abs() < 1e-4,
+                    "{text}"
+                );
             }
             assert_eq!(p.no_signal, x.is_empty());
             let l = clf.labels().len();

@@ -96,6 +96,9 @@ pub struct TrainParams {
     pub ftrl_batch: usize,
     /// Most updates one FTRL head makes; larger corpora get larger batches.
     pub ftrl_max_updates: usize,
+    /// Most row × column visits of one FTRL head over all epochs; larger
+    /// corpora get fewer epochs, then fewer columns (see `FtrlPlan`).
+    pub ftrl_budget: usize,
     /// Weight of the naive Bayes head added to the FTRL heads (0 = FTRL
     /// alone).
     pub nb_mix: f64,
@@ -103,6 +106,9 @@ pub struct TrainParams {
     pub urgent_recall: f64,
     /// Learn the urgent flag when the data has `urgent` annotations.
     pub urgency: bool,
+    /// Learn urgency only among the labels that have urgent examples, and
+    /// multiply by their probability (see `UrgencyHead::labels`).
+    pub urgent_gate: bool,
 }
 
 impl Default for TrainParams {
@@ -123,12 +129,14 @@ impl Default for TrainParams {
             cache_words: 30_000,
             urgent_recall: 0.97,
             urgency: true,
+            urgent_gate: true,
             ftrl_alpha: 1.0,
             ftrl_l1: 0.0,
             ftrl_l2: 0.001,
             ftrl_epochs: 15,
             ftrl_batch: 8,
             ftrl_max_updates: 8000,
+            ftrl_budget: 6_000_000_000,
             nb_mix: 0.0,
         }
     }
@@ -153,6 +161,7 @@ impl TrainParams {
         if self.ftrl_epochs == 0
             || self.ftrl_batch == 0
             || self.ftrl_max_updates == 0
+            || self.ftrl_budget == 0
             || self.ftrl_alpha.is_nan()
             || self.ftrl_alpha <= 0.0
         {
@@ -311,6 +320,17 @@ impl ValidTrainParams {
         let mut temperature = 1.0;
         if let Some((_, _, (oof, oof_urgent))) = &best {
             temperature = fit_temperature(oof, &y);
+            // Out-of-fold urgent scores are gated as prediction gates them,
+            // with the calibrated label probabilities.
+            let oof_urgent: Vec<f32> = match &fitted.urgency {
+                Some(u) => oof
+                    .iter()
+                    .zip(oof_urgent)
+                    .map(|(z, &s)| s * u.gate(&softmax(z, temperature)))
+                    .collect(),
+                None => oof_urgent.clone(),
+            };
+            let oof_urgent = &oof_urgent;
             let threshold =
                 has_urgency.then(|| urgent_threshold(oof_urgent, &urgent, p.urgent_recall));
             if let (Some(u), Some(t)) = (fitted.urgency.as_mut(), threshold) {
@@ -456,9 +476,14 @@ impl ValidTrainParams {
                 .clamp(1, dim),
             _ => p.dense_features.clamp(1, dim),
         };
+        let plan = FtrlPlan::new(xs.len(), dense_dim, p);
+        let dense_dim = match learner {
+            Learner::Ftrl => plan.cols,
+            _ => dense_dim,
+        };
         let n_labels = labels.len();
-        let batch = ftrl_batch_size(xs.len(), p);
-        let orders = shuffled_orders(xs.len(), p.ftrl_epochs, p.seed);
+        let batch = plan.batch;
+        let orders = shuffled_orders(xs.len(), plan.epochs, p.seed);
         let head = match learner {
             Learner::NaiveBayes => fit_naive_bayes(&xs, y, n_labels, dim, p)?,
             Learner::Logistic | Learner::Auto => {
@@ -500,7 +525,29 @@ impl ValidTrainParams {
         };
         let urgency = if has_urgency {
             let targets: Vec<bool> = urgent.iter().map(|u| u.unwrap_or(false)).collect();
-            let cols = p.dense_features.clamp(1, dim);
+            // The labels with urgent examples; with the gate on, the head
+            // learns urgent against the other messages of those labels only.
+            let gate: Vec<usize> = if p.urgent_gate {
+                (0..n_labels)
+                    .filter(|&k| (0..y.len()).any(|i| y[i] == k && targets[i]))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let orders: Vec<Vec<usize>> = if gate.is_empty() {
+                orders
+            } else {
+                orders
+                    .iter()
+                    .map(|o| {
+                        o.iter()
+                            .copied()
+                            .filter(|&i| gate.contains(&y[i]))
+                            .collect()
+                    })
+                    .collect()
+            };
+            let cols = plan.cols;
             let w = ftrl_binary(&xs, cols, &targets, &orders, batch, p)?;
             let mut weights = vec![0.0f32; dim];
             weights[..cols].copy_from_slice(&w[..cols]);
@@ -508,6 +555,7 @@ impl ValidTrainParams {
                 weights,
                 bias: w[cols],
                 threshold: 0.5,
+                labels: gate,
             })
         } else {
             None
@@ -604,13 +652,38 @@ fn shuffled_orders(n: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Rows per FTRL update: `ftrl_batch`, grown on large corpora so that one
-/// head makes at most `ftrl_max_updates` updates. Each linfa-ftrl update
-/// touches every column, so the update count, not the row count, sets the
-/// training time.
-fn ftrl_batch_size(n: usize, p: &TrainParams) -> usize {
-    let rows = n.saturating_mul(p.ftrl_epochs);
-    p.ftrl_batch.max(rows.div_ceil(p.ftrl_max_updates.max(1)))
+/// How FTRL is run on `n` rows, so that one head's work stays within
+/// `ftrl_budget`.
+///
+/// linfa-ftrl works on dense batches: every row costs every column, and
+/// every update costs every column again. So the work of one head is about
+/// epochs × rows × columns, plus updates × columns. On a large corpus the
+/// epochs go first (with 100,000 messages one pass is plenty), then
+/// columns (the least informative by chi²); the batch grows so that a head
+/// makes at most `ftrl_max_updates` updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FtrlPlan {
+    epochs: usize,
+    cols: usize,
+    batch: usize,
+}
+
+impl FtrlPlan {
+    fn new(n: usize, cols: usize, p: &TrainParams) -> Self {
+        let n = n.max(1);
+        let cols = cols.max(1);
+        let budget = p.ftrl_budget.max(1);
+        let epochs = (budget / n.saturating_mul(cols)).clamp(1, p.ftrl_epochs);
+        let cols = cols.min(budget / n.saturating_mul(epochs)).max(1);
+        let batch = p
+            .ftrl_batch
+            .max(n.saturating_mul(epochs).div_ceil(p.ftrl_max_updates.max(1)));
+        FtrlPlan {
+            epochs,
+            cols,
+            batch,
+        }
+    }
 }
 
 /// FTRL-proximal logistic regression (linfa-ftrl) for one yes/no target,
@@ -874,6 +947,20 @@ mod tests {
         let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![0.2, 0.0]).collect();
         let y = vec![0; 100];
         assert!(fit_temperature(&logits, &y) < 0.1);
+    }
+
+    #[test]
+    fn ftrl_plan_keeps_small_corpora_whole_and_bounds_large_ones() {
+        let p = TrainParams::default();
+        let small = FtrlPlan::new(4000, 80_000, &p);
+        assert_eq!((small.epochs, small.cols, small.batch), (15, 80_000, 8));
+        let large = FtrlPlan::new(100_000, 80_000, &p);
+        assert_eq!(large.epochs, 1);
+        assert!(large.cols < 80_000 && large.cols >= 50_000, "{large:?}");
+        assert!(large.epochs * 100_000 * large.cols <= p.ftrl_budget);
+        assert!(100_000usize.div_ceil(large.batch) <= p.ftrl_max_updates);
+        let huge = FtrlPlan::new(50_000_000, 80_000, &p);
+        assert!(huge.cols >= 1 && huge.epochs == 1);
     }
 
     #[test]

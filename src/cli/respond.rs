@@ -155,27 +155,35 @@ pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|c| (c.expected.clone(), r.faq_lookup(&c.text, 10)))
         .collect();
+    // Written through a locked handle so a closed pipe (`| head`) ends the
+    // run quietly instead of panicking in `println!`.
+    let mut out = std::io::stdout().lock();
     let report = mujib::faq_report(&scored, r.faq().threshold());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{}", report.to_text());
+        writeln!(out, "{}", report.to_text())?;
     }
     if a.sweep {
         let rule = r.faq().no_match_rule();
         if let (Some(p), Some(rc)) = (rule.precision, rule.recall) {
-            println!(
+            writeln!(
+                out,
                 "learned cut {:.2}: held-out-entry precision {p:.3} recall {rc:.3}",
                 rule.threshold
-            );
+            )?;
         }
-        println!("no-match cut  top1(answerable)  no-match P  no-match R");
+        writeln!(
+            out,
+            "no-match cut  top1(answerable)  no-match P  no-match R"
+        )?;
         for t in (10..=90).step_by(5).map(|t| t as f32 / 100.0) {
             let rep = mujib::faq_report(&scored, t);
-            println!(
+            writeln!(
+                out,
                 "{t:>12.2}  {:>16.4}  {:>10.4}  {:>10.4}",
                 rep.top1_accuracy, rep.no_match_precision, rep.no_match_recall
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! `mujib train` and `mujib eval`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -215,34 +216,42 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     });
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", report_path.display()))?;
-    println!(
+    // Written through a locked handle so a closed pipe (`| head`) ends the
+    // run quietly instead of panicking in `println!`.
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "learner: {:?}  (cv macro-F1 by learner: {:?})",
         report.learner, report.cv_macro_f1_by_learner
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "train: {}  test: {}  features: {} (dense {})",
         report.n_train, report.n_test, report.dim, report.dense_dim
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "temperature: {:.3}  urgent threshold: {:?}",
         report.temperature, report.urgent_threshold
-    );
+    )?;
     if let Some(cv) = &report.cv {
-        println!(
+        writeln!(
+            out,
             "\n== {}-fold cross-validation (out-of-fold) ==\n{}",
             a.folds,
             cv.to_text()
-        );
+        )?;
     }
     if let Some(t) = &report.test {
-        println!("== held-out test split ==\n{}", t.to_text());
+        writeln!(out, "== held-out test split ==\n{}", t.to_text())?;
     }
-    println!("training time: {:.1} s", report.train_seconds);
-    println!(
+    writeln!(out, "training time: {:.1} s", report.train_seconds)?;
+    writeln!(
+        out,
         "model: {}  report: {}",
         a.out.display(),
         report_path.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -256,11 +265,14 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
             bail!("no messages with split `{s}`");
         }
     }
+    // Written through a locked handle so a closed pipe (`| head`) ends the
+    // run quietly instead of panicking in `println!`.
+    let mut out = std::io::stdout().lock();
     let report = clf.evaluate(&data);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.to_text());
+        write!(out, "{}", report.to_text())?;
     }
     Ok(ExitCode::SUCCESS)
 }
