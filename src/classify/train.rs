@@ -136,7 +136,7 @@ impl Default for TrainParams {
             ftrl_epochs: 15,
             ftrl_batch: 8,
             ftrl_max_updates: 8000,
-            ftrl_budget: 6_000_000_000,
+            ftrl_budget: 3_000_000_000,
             nb_mix: 0.0,
         }
     }
@@ -953,10 +953,10 @@ mod tests {
     fn ftrl_plan_keeps_small_corpora_whole_and_bounds_large_ones() {
         let p = TrainParams::default();
         let small = FtrlPlan::new(4000, 80_000, &p);
-        assert_eq!((small.epochs, small.cols, small.batch), (15, 80_000, 8));
+        assert_eq!((small.epochs, small.cols, small.batch), (9, 80_000, 8));
         let large = FtrlPlan::new(100_000, 80_000, &p);
         assert_eq!(large.epochs, 1);
-        assert!(large.cols < 80_000 && large.cols >= 50_000, "{large:?}");
+        assert!(large.cols < 80_000 && large.cols >= 20_000, "{large:?}");
         assert!(large.epochs * 100_000 * large.cols <= p.ftrl_budget);
         assert!(100_000usize.div_ceil(large.batch) <= p.ftrl_max_updates);
         let huge = FtrlPlan::new(50_000_000, 80_000, &p);
