@@ -307,7 +307,7 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> Vec<FaqMatch> {
-        self.lookup_normalized(normalized, label_probs, k).matches
+        self.probe(normalized, label_probs, k).0
     }
 
     /// The `k` best entries for a raw message and the no-match decision.
@@ -570,7 +570,7 @@ impl NoMatchRule {
         }
         let step = entries.len().div_ceil(CALIBRATION_ENTRIES);
         let sample: Vec<&FaqEntry> = entries.iter().step_by(step).collect();
-        let mut rows: Vec<[f32; 4]> = Vec::new();
+        let mut rows: Vec<Evidence> = Vec::new();
         let mut none: Vec<bool> = Vec::new();
         for fold in 0..FOLDS {
             let mut kept = Vec::new();
@@ -600,14 +600,14 @@ impl NoMatchRule {
             let index = FaqIndex::build(kept, normalizer)?;
             for (q, unanswerable) in queries {
                 let (_, evidence) = index.probe(&normalizer.normalize(q), &[], 1);
-                rows.push(evidence.map_or([0.0; 4], |e| e.inputs()));
+                rows.push(evidence.unwrap_or_default());
                 none.push(unanswerable);
             }
         }
         if !none.contains(&true) || !none.contains(&false) {
             return Ok(Self::fallback());
         }
-        let x = ndarray::Array2::from_shape_fn((rows.len(), 4), |(i, j)| rows[i][j]);
+        let x = ndarray::Array2::from_shape_fn((rows.len(), 4), |(i, j)| rows[i].inputs()[j]);
         let y = ndarray::Array1::from(none.clone());
         let model = linfa_logistic::LogisticRegression::<f32>::default()
             .alpha(1e-3)
@@ -626,18 +626,7 @@ impl NoMatchRule {
         for (w, p) in rule.weights.iter_mut().zip(model.params()) {
             *w = sign * p;
         }
-        let probs: Vec<f32> = rows
-            .iter()
-            .map(|r| {
-                let e = Evidence {
-                    similarity: r[0],
-                    phrase: r[1],
-                    centroid: r[2],
-                    runner_up: r[0] - r[3],
-                };
-                rule.probability(Some(&e))
-            })
-            .collect();
+        let probs: Vec<f32> = rows.iter().map(|e| rule.probability(Some(e))).collect();
         let (t, precision, recall) = best_cut(&probs, &none);
         rule.threshold = t;
         rule.precision = Some(precision);

@@ -468,18 +468,20 @@ impl ValidTrainParams {
         let dim = featurizer.dim();
         let n = texts.len().max(1);
         // FTRL is fed mini-batches built from the sparse rows, so it sees
-        // every selected column; only the logistic learner needs the whole
-        // n × cols matrix at once, and `max_dense_mb` bounds that one.
-        let dense_dim = match learner {
+        // every selected column its work budget allows (the urgency head
+        // too); only the logistic learner needs the whole n × cols matrix
+        // at once, and `max_dense_mb` bounds that one.
+        let cap = match learner {
             Learner::Logistic | Learner::Auto => (p.max_dense_mb * 1024 * 1024 / (n * 4))
                 .min(p.logistic_features)
                 .clamp(1, dim),
-            _ => p.dense_features.clamp(1, dim),
+            Learner::Ftrl | Learner::NaiveBayes => p.dense_features.clamp(1, dim),
         };
-        let plan = FtrlPlan::new(xs.len(), dense_dim, p);
-        let dense_dim = match learner {
-            Learner::Ftrl => plan.cols,
-            _ => dense_dim,
+        let plan = FtrlPlan::new(xs.len(), cap, p);
+        let dense_dim = if learner == Learner::Ftrl {
+            plan.cols
+        } else {
+            cap
         };
         let n_labels = labels.len();
         let batch = plan.batch;
