@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classifier, LinearHead, TrainParams, UrgencyHead};
+use crate::classify::{Classifier, LinearHead, TrainParams, UrgencyHead, frequency_order};
 use crate::data::LabelledMessage;
 use crate::error::{Error, Result};
 use crate::features::{FeatureConfig, Featurizer, Vocabulary};
@@ -293,24 +293,26 @@ pub(crate) fn read(mut r: impl Read) -> Result<Classifier> {
         .as_deref()
         .map(Tokenizer::from_json)
         .transpose()?;
-    let featurizer = Featurizer::new(
-        header.features,
-        tokenizer,
+    let mut head = LinearHead {
+        labels: header.labels,
+        weights,
+        bias,
+        temperature: header.temperature,
+    };
+    let mut urgency = urgency;
+    let vocab = frequency_order(
         Vocabulary {
             names: header.vocabulary,
             idf,
         },
-        &header.cache_words,
-    )?;
+        &mut head,
+        urgency.as_mut(),
+    );
+    let featurizer = Featurizer::new(header.features, tokenizer, vocab, &header.cache_words)?;
     Ok(Classifier::from_parts(
         Normalizer::new(header.normalizer),
         featurizer,
-        LinearHead {
-            labels: header.labels,
-            weights,
-            bias,
-            temperature: header.temperature,
-        },
+        head,
         urgency,
         header.meta,
     ))

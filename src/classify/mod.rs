@@ -17,7 +17,7 @@ pub use metrics::{BinaryMetrics, EvalReport, LabelMetrics};
 pub use train::{Learner, TrainParams, TrainReport, ValidTrainParams};
 
 use crate::error::{Error, Result};
-use crate::features::{Featurizer, SparseVec};
+use crate::features::{Featurizer, SparseVec, Vocabulary};
 use crate::model::ModelMeta;
 use crate::normalize::Normalizer;
 
@@ -96,6 +96,44 @@ impl UrgencyHead {
     }
 }
 
+/// Renumbers features most frequent first (ascending idf, ties in their
+/// old order) and permutes the weights alike; the model is unchanged.
+///
+/// Training ranks features by chi², which scatters the features that occur
+/// in nearly every message (common letter pairs, `w:ال`-style words) over
+/// the whole id range, so every prediction touched hundreds of cache lines
+/// that each held one hot row. Numbered by frequency, the hot rows of the
+/// packed weights and the per-thread occurrence counts sit together and
+/// stay in cache.
+pub(crate) fn frequency_order(
+    vocab: Vocabulary,
+    head: &mut LinearHead,
+    urgency: Option<&mut UrgencyHead>,
+) -> Vocabulary {
+    let d = vocab.idf.len();
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| vocab.idf[a].total_cmp(&vocab.idf[b]).then(a.cmp(&b)));
+    if order.iter().enumerate().all(|(new, &old)| new == old) {
+        return vocab;
+    }
+    let l = head.n_labels();
+    if head.weights.len() == d * l {
+        head.weights = order
+            .iter()
+            .flat_map(|&old| head.weights[old * l..(old + 1) * l].iter().copied())
+            .collect();
+    }
+    if let Some(u) = urgency
+        && u.weights.len() == d
+    {
+        u.weights = order.iter().map(|&old| u.weights[old]).collect();
+    }
+    Vocabulary {
+        names: order.iter().map(|&old| vocab.names[old].clone()).collect(),
+        idf: order.iter().map(|&old| vocab.idf[old]).collect(),
+    }
+}
+
 /// Eight weights on a 32-byte boundary, so a packed row never straddles
 /// two cache lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -153,7 +191,7 @@ impl Packed {
     /// then the urgency logit), and the return value is `‖x‖`. The caller
     /// divides by it, which is the featurizer's length normalization
     /// applied after the sum instead of before.
-    fn accumulate(&self, tf: &SparseVec, acc: &mut [f32]) -> f32 {
+    fn accumulate(&self, tf: &[(u32, f32)], acc: &mut [f32]) -> f32 {
         let idf_at = self.n_labels + 1;
         let mut norm = 0.0f32;
         if self.per_row == 1 {
@@ -361,10 +399,11 @@ impl Classifier {
     /// model's [`normalizer`](Self::normalizer), for callers that need the
     /// normalized text anyway.
     pub fn classify_normalized(&self, normalized: &str) -> Prediction {
-        self.predict_tf(&self.featurizer.term_frequencies(normalized))
+        self.featurizer
+            .with_term_frequencies(normalized, false, |tf| self.predict_tf(tf))
     }
 
-    fn predict_tf(&self, tf: &SparseVec) -> Prediction {
+    fn predict_tf(&self, tf: &[(u32, f32)]) -> Prediction {
         let l = self.head.n_labels();
         let mut acc = [0.0f32; 16];
         let mut wide = Vec::new();
@@ -411,7 +450,7 @@ impl Classifier {
         }
     }
 
-    fn explain(&self, tf: &SparseVec, scale: f32, label: usize) -> Vec<Contribution> {
+    fn explain(&self, tf: &[(u32, f32)], scale: f32, label: usize) -> Vec<Contribution> {
         // The packed weights are centred across labels, so `v × w` is the
         // contribution relative to the mean label. Only the best few are
         // kept, in a small array ordered by (contribution desc, id asc), so
@@ -446,6 +485,35 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frequency_order_permutes_names_and_weights_together() {
+        let vocab = Vocabulary {
+            names: vec!["w:a".into(), "w:b".into(), "w:c".into(), "w:d".into()],
+            idf: vec![3.0, 1.0, 2.0, 1.0],
+        };
+        let mut head = LinearHead {
+            labels: vec!["x".into(), "y".into()],
+            weights: vec![0.0, 0.1, 1.0, 1.1, 2.0, 2.1, 3.0, 3.1],
+            bias: vec![0.0, 0.0],
+            temperature: 1.0,
+        };
+        let mut urgency = UrgencyHead {
+            weights: vec![10.0, 11.0, 12.0, 13.0],
+            bias: 0.0,
+            threshold: 0.5,
+            labels: vec![],
+        };
+        let v = frequency_order(vocab, &mut head, Some(&mut urgency));
+        assert_eq!(v.names, ["w:b", "w:d", "w:c", "w:a"]);
+        assert_eq!(v.idf, [1.0, 1.0, 2.0, 3.0]);
+        assert_eq!(head.weights, [1.0, 1.1, 3.0, 3.1, 2.0, 2.1, 0.0, 0.1]);
+        assert_eq!(urgency.weights, [11.0, 13.0, 12.0, 10.0]);
+        // Already in order: nothing moves.
+        let again = frequency_order(v.clone(), &mut head, Some(&mut urgency));
+        assert_eq!(again, v);
+        assert_eq!(urgency.weights, [11.0, 13.0, 12.0, 10.0]);
+    }
 
     /// The packed, one-pass prediction must agree with the plain layout it
     /// is built from: tf-idf vector, `x·W + b`, softmax, separate urgency

@@ -360,11 +360,14 @@ impl ValidTrainParams {
         for m in &train {
             *label_counts.entry(m.label.clone()).or_insert(0usize) += 1;
         }
+        let (mut head, mut urgency) = (fitted.head, fitted.urgency);
+        let vocab =
+            super::frequency_order(fitted.featurizer.vocabulary(), &mut head, urgency.as_mut());
         let mut clf = Classifier::from_parts(
             normalizer,
-            fitted.featurizer,
-            fitted.head,
-            fitted.urgency,
+            fitted.featurizer.with_vocabulary(vocab)?,
+            head,
+            urgency,
             ModelMeta::new(p.clone(), learner.name(), &train, label_counts),
         );
         let test_report = (!test.is_empty()).then(|| evaluate_refs(&clf, &test));
