@@ -39,6 +39,10 @@ pub struct TrainArgs {
     /// translit (features of the Arabizi transliteration).
     #[arg(long = "no", value_name = "FAMILY")]
     disable: Vec<String>,
+    /// Turn on a feature family that is off by default (repeatable), e.g.
+    /// `--with bigrams`; same names as `--no`.
+    #[arg(long = "with", value_name = "FAMILY")]
+    enable: Vec<String>,
     /// Subword model: wordpiece, bpe or unigram.
     #[arg(long)]
     subword_model: Option<String>,
@@ -144,19 +148,25 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
         LearnerArg::Ftrl => Learner::Ftrl,
         LearnerArg::Auto => Learner::Auto,
     };
-    for fam in &a.disable {
-        match fam.as_str() {
-            "words" => params.features.words = false,
-            "bigrams" => params.features.bigrams = false,
-            "subwords" => params.features.subwords = false,
-            "chars" => params.features.char_ngrams = false,
-            "translit" => params.features.transliterate = false,
+    for (fam, on, flag) in a
+        .disable
+        .iter()
+        .map(|f| (f, false, "--no"))
+        .chain(a.enable.iter().map(|f| (f, true, "--with")))
+    {
+        let f = &mut params.features;
+        *match fam.as_str() {
+            "words" => &mut f.words,
+            "bigrams" => &mut f.bigrams,
+            "subwords" => &mut f.subwords,
+            "chars" => &mut f.char_ngrams,
+            "translit" => &mut f.transliterate,
             other => {
                 bail!(
-                    "--no {other}: unknown feature family (words, bigrams, subwords, chars, translit)"
+                    "{flag} {other}: unknown feature family (words, bigrams, subwords, chars, translit)"
                 )
             }
-        }
+        } = on;
     }
     if let Some(m) = &a.subword_model {
         params.tokenizer.model = match m.as_str() {
