@@ -60,7 +60,10 @@ pub struct FaqMatch {
 
 /// Minimum similarity for a match when the FAQ is too small to learn a
 /// no-match rule from (fewer than [`MIN_CALIBRATION_ENTRIES`] entries).
-pub const DEFAULT_THRESHOLD: f32 = 0.20;
+/// Such an FAQ cannot tell common words from rare ones by idf, so one
+/// shared short word scores high; 0.25 keeps "football match tonight" away
+/// from "how to object to a fine" in a three-entry FAQ (it scores 0.21).
+pub const DEFAULT_THRESHOLD: f32 = 0.25;
 /// Entries an FAQ needs before its no-match rule is learned from it.
 pub const MIN_CALIBRATION_ENTRIES: usize = 12;
 /// Most entries the no-match rule is learned from; larger FAQs use an even
@@ -157,7 +160,11 @@ impl FaqIndex {
         }
         let config = FeatureConfig {
             words: true,
-            bigrams: true,
+            // Off: with bigrams the FAQ test set scored top-1 0.878 and
+            // no-match recall 0.646, without them 0.881 and 0.708 (same
+            // precision), and queries ran 30% faster. A paraphrase rarely
+            // keeps the phrasing's word pairs.
+            bigrams: false,
             subwords: false,
             char_ngrams: true,
             char_min: 3,
