@@ -283,6 +283,29 @@ pub(crate) struct Vocabulary {
     pub idf: Vec<f32>,
 }
 
+impl Vocabulary {
+    /// Feature ids by ascending idf (most frequent first), ties in id order.
+    pub fn frequency_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.idf.len()).collect();
+        order.sort_by(|&a, &b| self.idf[a].total_cmp(&self.idf[b]).then(a.cmp(&b)));
+        order
+    }
+
+    /// The vocabulary with feature `order[new]` renumbered `new`.
+    pub fn permuted(&self, order: &[usize]) -> Vocabulary {
+        Vocabulary {
+            names: order.iter().map(|&old| self.names[old].clone()).collect(),
+            idf: order.iter().map(|&old| self.idf[old]).collect(),
+        }
+    }
+
+    /// The same features numbered most frequent first.
+    pub fn most_frequent_first(self) -> Vocabulary {
+        let order = self.frequency_order();
+        self.permuted(&order)
+    }
+}
+
 /// Turns normalized text into sparse vectors. `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Featurizer {

@@ -111,8 +111,7 @@ pub(crate) fn frequency_order(
     urgency: Option<&mut UrgencyHead>,
 ) -> Vocabulary {
     let d = vocab.idf.len();
-    let mut order: Vec<usize> = (0..d).collect();
-    order.sort_by(|&a, &b| vocab.idf[a].total_cmp(&vocab.idf[b]).then(a.cmp(&b)));
+    let order = vocab.frequency_order();
     if order.iter().enumerate().all(|(new, &old)| new == old) {
         return vocab;
     }
@@ -128,10 +127,7 @@ pub(crate) fn frequency_order(
     {
         u.weights = order.iter().map(|&old| u.weights[old]).collect();
     }
-    Vocabulary {
-        names: order.iter().map(|&old| vocab.names[old].clone()).collect(),
-        idf: order.iter().map(|&old| vocab.idf[old]).collect(),
-    }
+    vocab.permuted(&order)
 }
 
 /// Eight weights on a 32-byte boundary, so a packed row never straddles
