@@ -53,6 +53,15 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The target: normalize + tokenize + featurize + predict.
+    g.bench_function("predict_end_to_end", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(clf.predict(m));
+            }
+        })
+    });
+    // The same plus the explanation (what `mujib classify` prints).
     g.bench_function("classify_end_to_end", |b| {
         b.iter(|| {
             for m in &msgs {

@@ -396,10 +396,25 @@ impl Classifier {
     /// normalized text anyway.
     pub fn classify_normalized(&self, normalized: &str) -> Prediction {
         self.featurizer
-            .with_term_frequencies(normalized, false, |tf| self.predict_tf(tf))
+            .with_term_frequencies(normalized, false, |tf| self.predict_tf(tf, true))
     }
 
-    fn predict_tf(&self, tf: &[(u32, f32)]) -> Prediction {
+    /// [`classify`](Self::classify) without the explanation (`explanation`
+    /// is empty; everything else is identical), for callers that only act
+    /// on the label, the probabilities and the urgent flag: the responder
+    /// and batch labelling. Explaining is a second pass over the features
+    /// and a string copy per listed feature.
+    pub fn predict(&self, text: &str) -> Prediction {
+        self.predict_normalized(&self.normalizer.normalize(text))
+    }
+
+    /// [`predict`](Self::predict) for already-normalized text.
+    pub fn predict_normalized(&self, normalized: &str) -> Prediction {
+        self.featurizer
+            .with_term_frequencies(normalized, false, |tf| self.predict_tf(tf, false))
+    }
+
+    fn predict_tf(&self, tf: &[(u32, f32)], explain: bool) -> Prediction {
         let l = self.head.n_labels();
         let mut acc = [0.0f32; 16];
         let mut wide = Vec::new();
@@ -441,7 +456,11 @@ impl Classifier {
             scores,
             urgent_score,
             urgent,
-            explanation: self.explain(tf, scale, best),
+            explanation: if explain {
+                self.explain(tf, scale, best)
+            } else {
+                Vec::new()
+            },
             no_signal: norm == 0.0,
         }
     }
@@ -547,6 +566,15 @@ mod tests {
                 );
             }
             assert_eq!(p.no_signal, x.is_empty());
+            let brief = clf.predict(text);
+            assert!(brief.explanation.is_empty());
+            assert_eq!(
+                Prediction {
+                    explanation: p.explanation.clone(),
+                    ..brief
+                },
+                p
+            );
             let l = clf.labels().len();
             let k = clf.labels().iter().position(|l| *l == p.label).unwrap();
             for c in &p.explanation {
