@@ -359,7 +359,6 @@ impl FaqIndex {
             Some(t) => Cow::Owned(format!("{normalized} {t}")),
             None => Cow::Borrowed(normalized),
         };
-        let x = self.featurizer.featurize(&query);
         SCRATCH.with(|cell| {
             // Reentrancy cannot happen here, but a fresh scratch is correct
             // too, only slower.
@@ -369,34 +368,53 @@ impl FaqIndex {
                 Ok(s) => s,
                 Err(_) => &mut fresh,
             };
-            self.score(&x, label_probs, k, scratch)
+            // The query's tf-idf vector, built from the featurizer's
+            // unsorted counts into a reused buffer: scoring needs no id
+            // order, so the sort and the allocation of `featurize` go.
+            let mut x = std::mem::take(&mut scratch.query);
+            x.clear();
+            let norm = self
+                .featurizer
+                .with_term_frequencies(&query, false, |tf| {
+                    let mut norm = 0.0f32;
+                    x.extend(tf.iter().map(|&(j, t)| {
+                        let v = t * self.featurizer.idf(j);
+                        norm += v * v;
+                        (j, v)
+                    }));
+                    norm
+                })
+                .sqrt();
+            if norm > 0.0 {
+                for (_, v) in &mut x {
+                    *v /= norm;
+                }
+            }
+            // Only the query's heaviest features are looked up: the light
+            // ones are common n-grams whose long posting lists cost most
+            // and move a cosine least.
+            if x.len() > QUERY_FEATURES {
+                x.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
+                    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+                });
+                x.truncate(QUERY_FEATURES);
+            }
+            let found = self.score(&x, label_probs, k, scratch);
+            scratch.query = x;
+            found
         })
     }
 
-    /// Scores entries for a query vector using `scratch`'s accumulators,
+    /// Scores entries for a query vector (at most `QUERY_FEATURES`) using `scratch`'s accumulators,
     /// which are all zero on entry and left all zero on return. Returns the
     /// best `k` and the evidence of the best.
     fn score(
         &self,
-        x: &crate::features::SparseVec,
+        x: &[(u32, f32)],
         label_probs: &[(&str, f32)],
         k: usize,
         scratch: &mut Scratch,
     ) -> (Vec<FaqMatch>, Option<Evidence>) {
-        // Only the query's heaviest features are looked up: the light ones
-        // are common n-grams whose long posting lists cost most and move a
-        // cosine least.
-        let mut top;
-        let x = if x.len() > QUERY_FEATURES {
-            top = x.clone();
-            top.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
-            top.truncate(QUERY_FEATURES);
-            &top
-        } else {
-            x
-        };
         scratch.fit(self.owner.len(), self.entries.len());
         let Scratch {
             phrase,
@@ -405,6 +423,7 @@ impl FaqIndex {
             seen,
             touched,
             entries,
+            ..
         } = scratch;
         let phrase_list = |j: u32| {
             let [a, b] = self.spans[j as usize];
@@ -461,41 +480,48 @@ impl FaqIndex {
                     .map_or(0.0, |&(_, p)| p)
             })
             .collect();
+        // One pass over the touched entries (thousands in a large FAQ)
+        // keeps only what the answer needs: the best `k` rows in order, and
+        // the two highest similarities, for the runner-up.
         // (score, entry, similarity, best phrasing, centroid)
-        let mut scored: Vec<(f32, usize, f32, f32, f32)> = entries
-            .drain(..)
-            .map(|e| {
-                let e = e as usize;
-                let p = bonus[self.entry_label[e] as usize];
-                let (b, c) = (best[e], centroid[e]);
-                let s = PHRASE_WEIGHT * b + (1.0 - PHRASE_WEIGHT) * c;
-                best[e] = 0.0;
-                centroid[e] = 0.0;
-                seen[e] = false;
-                (s + self.label_weight * p, e, s, b, c)
-            })
-            .collect();
-        // Every entry sharing any feature is scored; only the best k are
-        // ordered.
         type Row = (f32, usize, f32, f32, f32);
         let order = |a: &Row, b: &Row| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if k < scored.len() {
-            scored.select_nth_unstable_by(k, order);
+        let keep = k.max(1);
+        let mut scored: Vec<Row> = Vec::with_capacity(keep + 1);
+        // (similarity, entry) of the two most similar entries.
+        let mut similar = [(f32::NEG_INFINITY, usize::MAX); 2];
+        for e in entries.drain(..) {
+            let e = e as usize;
+            let p = bonus[self.entry_label[e] as usize];
+            let (b, c) = (best[e], centroid[e]);
+            let s = PHRASE_WEIGHT * b + (1.0 - PHRASE_WEIGHT) * c;
+            best[e] = 0.0;
+            centroid[e] = 0.0;
+            seen[e] = false;
+            let row = (s + self.label_weight * p, e, s, b, c);
+            if scored.len() < keep || order(&row, &scored[keep - 1]).is_lt() {
+                let at = scored.partition_point(|r| order(r, &row).is_lt());
+                scored.insert(at, row);
+                scored.truncate(keep);
+            }
+            if s > similar[0].0 {
+                similar = [(s, e), similar[0]];
+            } else if s > similar[1].0 {
+                similar[1] = (s, e);
+            }
         }
         // The runner-up is the most similar entry other than the winner,
         // wherever the label bonus ranked it.
-        let evidence = scored.iter().min_by(|a, b| order(a, b)).map(|w| Evidence {
+        let evidence = scored.first().map(|w| Evidence {
             similarity: w.2,
             phrase: w.3,
             centroid: w.4,
-            runner_up: scored
+            runner_up: similar
                 .iter()
-                .filter(|c| c.1 != w.1)
-                .map(|c| c.2)
-                .fold(0.0f32, f32::max),
+                .find(|&&(_, e)| e != w.1)
+                .map_or(0.0, |&(s, _)| s.max(0.0)),
         });
         scored.truncate(k);
-        scored.sort_by(order);
         let matches = scored
             .into_iter()
             .map(|(score, e, similarity, _, _)| FaqMatch {
@@ -750,6 +776,8 @@ fn cap_postings(postings: &mut [Vec<(u32, f32)>]) {
 /// touched.
 #[derive(Default)]
 struct Scratch {
+    /// The query's features, reused between queries.
+    query: Vec<(u32, f32)>,
     phrase: Vec<f32>,
     best: Vec<f32>,
     centroid: Vec<f32>,
