@@ -405,9 +405,9 @@ impl FaqIndex {
         })
     }
 
-    /// Scores entries for a query vector (at most `QUERY_FEATURES`) using `scratch`'s accumulators,
-    /// which are all zero on entry and left all zero on return. Returns the
-    /// best `k` and the evidence of the best.
+    /// Scores entries for a query vector (at most `QUERY_FEATURES` long)
+    /// using `scratch`'s accumulators, which are all zero on entry and left
+    /// all zero on return. Returns the best `k` and the evidence of the best.
     fn score(
         &self,
         x: &[(u32, f32)],
