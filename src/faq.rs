@@ -368,28 +368,10 @@ impl FaqIndex {
                 Ok(s) => s,
                 Err(_) => &mut fresh,
             };
-            // The query's tf-idf vector, built from the featurizer's
-            // unsorted counts into a reused buffer: scoring needs no id
-            // order, so the sort and the allocation of `featurize` go.
+            // The query's tf-idf vector in a reused buffer, unsorted:
+            // scoring needs no id order.
             let mut x = std::mem::take(&mut scratch.query);
-            x.clear();
-            let norm = self
-                .featurizer
-                .with_term_frequencies(&query, false, |tf| {
-                    let mut norm = 0.0f32;
-                    x.extend(tf.iter().map(|&(j, t)| {
-                        let v = t * self.featurizer.idf(j);
-                        norm += v * v;
-                        (j, v)
-                    }));
-                    norm
-                })
-                .sqrt();
-            if norm > 0.0 {
-                for (_, v) in &mut x {
-                    *v /= norm;
-                }
-            }
+            self.featurizer.featurize_into(&query, false, &mut x);
             // Only the query's heaviest features are looked up: the light
             // ones are common n-grams whose long posting lists cost most
             // and move a cosine least.

@@ -291,10 +291,14 @@ impl Vocabulary {
         order
     }
 
-    /// The vocabulary with feature `order[new]` renumbered `new`.
-    pub fn permuted(&self, order: &[usize]) -> Vocabulary {
+    /// The vocabulary with feature `order[new]` renumbered `new`; `order`
+    /// is a permutation, so every name is moved out once, not copied.
+    pub fn permuted(mut self, order: &[usize]) -> Vocabulary {
         Vocabulary {
-            names: order.iter().map(|&old| self.names[old].clone()).collect(),
+            names: order
+                .iter()
+                .map(|&old| std::mem::take(&mut self.names[old]))
+                .collect(),
             idf: order.iter().map(|&old| self.idf[old]).collect(),
         }
     }
@@ -558,26 +562,36 @@ impl Featurizer {
     /// The feature vector of an already-normalized text: sublinear tf times
     /// idf, L2-normalized. Empty when no known feature occurs.
     pub fn featurize(&self, normalized: &str) -> SparseVec {
-        // Room for a long message's ids with repeats, so the vector rarely
-        // grows (copying it showed up in profiles).
-        let mut x = self.term_frequencies(normalized);
+        let mut x = SparseVec::new();
+        self.featurize_into(normalized, true, &mut x);
+        x
+    }
+
+    /// [`featurize`](Self::featurize) into a caller's buffer (cleared
+    /// first), in id order when `sorted`, else in order of first
+    /// occurrence: the FAQ reuses one buffer per thread and needs no order.
+    pub(crate) fn featurize_into(&self, normalized: &str, sorted: bool, out: &mut SparseVec) {
+        out.clear();
         let mut norm = 0.0f32;
-        for (id, v) in &mut x {
-            *v *= self.idf[*id as usize];
-            norm += *v * *v;
-        }
+        self.with_term_frequencies(normalized, sorted, |tf| {
+            out.extend(tf.iter().map(|&(id, t)| {
+                let v = t * self.idf[id as usize];
+                norm += v * v;
+                (id, v)
+            }));
+        });
         let norm = norm.sqrt();
         if norm > 0.0 {
-            for (_, v) in &mut x {
+            for (_, v) in out.iter_mut() {
                 *v /= norm;
             }
         }
-        x
     }
 
     /// The message's features with their sublinear term frequency only, in
     /// id order: [`featurize`](Self::featurize) before idf and length
-    /// normalization.
+    /// normalization. Tests compare the counting and sorting paths with it.
+    #[cfg(test)]
     pub(crate) fn term_frequencies(&self, normalized: &str) -> SparseVec {
         self.with_term_frequencies(normalized, true, |tf| tf.to_vec())
     }
@@ -661,9 +675,10 @@ impl Featurizer {
         f(tf)
     }
 
-    /// The same as [`term_frequencies`](Self::term_frequencies) by sorting
-    /// all raw ids, with no bound on counts; for messages whose repeats
-    /// overflow the per-thread table.
+    /// The sorted term frequencies of
+    /// [`with_term_frequencies`](Self::with_term_frequencies), by sorting all
+    /// raw ids, with no bound on counts; for messages whose repeats overflow
+    /// the per-thread table.
     fn term_frequencies_by_sorting(&self, normalized: &str) -> SparseVec {
         let mut ids: Vec<u32> = Vec::new();
         let mut word = Vec::new();
