@@ -76,7 +76,10 @@ fn bench(c: &mut Criterion) {
         root().join("data/faq.jsonl"),
         root().join("data/replies.json"),
     )
-    .expect("responder");
+    .expect("responder")
+    // As the CLI loads it.
+    .with_faq_calibration(root().join("data/faq_calibration.jsonl"))
+    .expect("FAQ calibration");
     let mut g = c.benchmark_group("respond");
     g.throughput(Throughput::Elements(n));
     g.bench_function("shipped_faq", |b| {

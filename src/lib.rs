@@ -24,7 +24,9 @@
 //! assert_eq!(Normalizer::default().normalize("شكــــراااا  جزيلاً ﻻ"), "شكرا جزيلا لا");
 //!
 //! // The whole pipeline with the shipped model and FAQ:
-//! let responder = Responder::load("models/mujib.model", "data/faq.jsonl", "data/replies.json")?;
+//! let responder = Responder::load("models/mujib.model", "data/faq.jsonl", "data/replies.json")?
+//!     // The no-match rule learned from hand-written messages, as the CLI does.
+//!     .with_faq_calibration("data/faq_calibration.jsonl")?;
 //! let r = responder.respond("3ndi mo5alfa radar, kaif adfa3ha?");
 //! assert_eq!(r.label, "traffic");
 //! assert!(!r.urgent);
@@ -50,8 +52,8 @@ pub use classify::{
 pub use data::{BadLine, LabelledMessage, Loaded, load_labelled};
 pub use error::{Error, Result};
 pub use faq::{
-    Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqEntry, FaqIndex, FaqLookup, FaqMatch,
-    FaqReport, MIN_CALIBRATION_ENTRIES, NoMatchRule, arabizi_to_arabic, faq_report,
+    Bilingual, DEFAULT_LABEL_WEIGHT, DEFAULT_THRESHOLD, FaqCase, FaqEntry, FaqIndex, FaqLookup,
+    FaqMatch, FaqReport, MIN_CALIBRATION_ENTRIES, NoMatchRule, arabizi_to_arabic, faq_report,
 };
 pub use features::{FeatureConfig, Featurizer, SparseVec};
 pub use model::{FORMAT_NAME, FORMAT_VERSION, ModelMeta};

@@ -305,6 +305,14 @@ impl Responder {
         self
     }
 
+    /// The same responder with the FAQ's no-match rule learned from the
+    /// hand-written messages in `path` (see [`FaqIndex::calibrate`]), as
+    /// the CLI does with `data/faq_calibration.jsonl`.
+    pub fn with_faq_calibration(mut self, path: impl AsRef<Path>) -> Result<Self> {
+        self.faq = self.faq.calibrate_from(path)?;
+        Ok(self)
+    }
+
     /// The `k` best FAQ entries for a message, with the classifier's label
     /// bonus applied, whatever their score (for evaluation and tooling).
     pub fn faq_matches(&self, text: &str, k: usize) -> Vec<crate::faq::FaqMatch> {

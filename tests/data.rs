@@ -43,6 +43,8 @@ const MIN_FAQ_ENTRIES: usize = 80;
 const MIN_FAQ_QUESTIONS: usize = 4;
 const MIN_FAQ_TEST_MATCHED: usize = 250;
 const MIN_FAQ_TEST_UNMATCHED: usize = 50;
+const MIN_FAQ_CALIBRATION_MATCHED: usize = 150;
+const MIN_FAQ_CALIBRATION_UNMATCHED: usize = 100;
 
 // ---------------------------------------------------------------- loading
 
@@ -595,8 +597,16 @@ fn replies_cover_every_label_in_both_languages() {
 
 // ---------------------------------------------------------------- FAQ test set
 
-#[test]
-fn faq_test_set_is_well_formed() {
+static NORMALIZER: LazyLock<Normalizer> = LazyLock::new(Normalizer::default);
+
+/// Checks a file of FAQ cases (`id`, `text`, `expected`, `lang`) against
+/// the FAQ's ids and minimum counts; returns the texts, normalized.
+fn check_faq_cases(
+    file: &str,
+    min_matched: usize,
+    min_unmatched: usize,
+    errors: &mut Vec<String>,
+) -> Vec<String> {
     let mut faq_errors = Vec::new();
     let faq_ids: HashSet<String> = load_faq(&mut faq_errors)
         .iter()
@@ -607,26 +617,27 @@ fn faq_test_set_is_well_formed() {
         "data/faq.jsonl: no ids ({faq_errors:?})"
     );
 
-    let mut errors = Vec::new();
-    let lines = load_jsonl(&root().join("data/faq_test.jsonl"), &mut errors);
+    let lines = load_jsonl(&root().join(file), errors);
     let mut ids: HashMap<String, String> = HashMap::new();
+    let mut texts = Vec::new();
     let (mut matched, mut unmatched) = (0, 0);
     for line in &lines {
-        check_fields(line, &FAQ_TEST_FIELDS, &mut errors);
-        if let Some(id) = str_field(line, "id", &mut errors) {
+        check_fields(line, &FAQ_TEST_FIELDS, errors);
+        if let Some(id) = str_field(line, "id", errors) {
             if id.trim().is_empty() {
                 errors.push(format!("{}: empty id", line.at));
             } else if let Some(prev) = ids.insert(id.to_owned(), line.at.clone()) {
                 errors.push(format!("{}: id {id:?} already used at {prev}", line.at));
             }
         }
-        if let Some(text) = str_field(line, "text", &mut errors)
-            && text.trim().is_empty()
-        {
-            errors.push(format!("{}: empty text", line.at));
+        if let Some(text) = str_field(line, "text", errors) {
+            if text.trim().is_empty() {
+                errors.push(format!("{}: empty text", line.at));
+            }
+            texts.push(NORMALIZER.normalize(text).into_owned());
         }
-        if let Some(lang) = str_field(line, "lang", &mut errors) {
-            one_of(line, "lang", lang, &LANGS, &mut errors);
+        if let Some(lang) = str_field(line, "lang", errors) {
+            one_of(line, "lang", lang, &LANGS, errors);
         }
         match line.obj.get("expected") {
             Some(Value::Null) => unmatched += 1,
@@ -642,15 +653,52 @@ fn faq_test_set_is_well_formed() {
             None => {}
         }
     }
-    if matched < MIN_FAQ_TEST_MATCHED {
+    if matched < min_matched {
         errors.push(format!(
-            "data/faq_test.jsonl: {matched} rows expect a FAQ entry, need at least {MIN_FAQ_TEST_MATCHED}"
+            "{file}: {matched} rows expect a FAQ entry, need at least {min_matched}"
         ));
     }
-    if unmatched < MIN_FAQ_TEST_UNMATCHED {
+    if unmatched < min_unmatched {
         errors.push(format!(
-            "data/faq_test.jsonl: {unmatched} rows expect no FAQ entry (null), need at least {MIN_FAQ_TEST_UNMATCHED}"
+            "{file}: {unmatched} rows expect no FAQ entry (null), need at least {min_unmatched}"
         ));
     }
+    texts
+}
+
+#[test]
+fn faq_test_set_is_well_formed() {
+    let mut errors = Vec::new();
+    check_faq_cases(
+        "data/faq_test.jsonl",
+        MIN_FAQ_TEST_MATCHED,
+        MIN_FAQ_TEST_UNMATCHED,
+        &mut errors,
+    );
     assert_no_violations("data/faq_test.jsonl", &errors);
+}
+
+/// The calibration set teaches the no-match rule; it must be large enough
+/// to learn from, and share no message with the test set it is judged on.
+#[test]
+fn faq_calibration_set_is_well_formed_and_apart_from_the_test_set() {
+    let mut errors = Vec::new();
+    let calibration = check_faq_cases(
+        "data/faq_calibration.jsonl",
+        MIN_FAQ_CALIBRATION_MATCHED,
+        MIN_FAQ_CALIBRATION_UNMATCHED,
+        &mut errors,
+    );
+    let test: HashSet<String> = check_faq_cases("data/faq_test.jsonl", 0, 0, &mut Vec::new())
+        .into_iter()
+        .collect();
+    for (i, t) in calibration.iter().enumerate() {
+        if test.contains(t) {
+            errors.push(format!(
+                "data/faq_calibration.jsonl: case {} is also in data/faq_test.jsonl",
+                i + 1
+            ));
+        }
+    }
+    assert_no_violations("data/faq_calibration.jsonl", &errors);
 }

@@ -102,7 +102,8 @@ pub struct TrainParams {
     /// Weight of the naive Bayes head added to the FTRL heads (0 = FTRL
     /// alone).
     pub nb_mix: f64,
-    /// Recall the urgent threshold aims for on cross-validation.
+    /// Recall the urgent threshold aims for: the lower end of the 95%
+    /// interval of the out-of-fold recall must reach it.
     pub urgent_recall: f64,
     /// Learn the urgent flag when the data has `urgent` annotations.
     pub urgency: bool,
@@ -872,8 +873,15 @@ fn fit_temperature(logits: &[Vec<f32>], y: &[usize]) -> f32 {
     grid(coarse / 1.3, coarse * 1.3, 30)
 }
 
-/// The highest probability threshold whose out-of-fold recall on annotated
-/// urgent messages reaches `target`.
+/// The highest probability threshold at which the out-of-fold recall on
+/// annotated urgent messages still reaches `target` at the lower end of
+/// its one-sided 95% Wilson interval.
+///
+/// The target is a promise about messages not seen yet, and an estimate
+/// from a few hundred urgent messages is uncertain by a point or two: two
+/// models cut where the out-of-fold recall was exactly 0.97 reached 0.935
+/// and 0.942 on the held-out split. With about 700 urgent messages the
+/// bound moves the cut to an out-of-fold recall near 0.98.
 fn urgent_threshold(scores: &[f32], gold: &[Option<bool>], target: f64) -> f32 {
     let mut pos: Vec<f32> = scores
         .iter()
@@ -885,8 +893,21 @@ fn urgent_threshold(scores: &[f32], gold: &[Option<bool>], target: f64) -> f32 {
         return 0.5;
     }
     pos.sort_by(f32::total_cmp);
-    let miss = ((1.0 - target) * pos.len() as f64).floor() as usize;
-    pos[miss.min(pos.len() - 1)]
+    let n = pos.len();
+    // Cutting at pos[m] misses the m lowest-scoring urgent messages.
+    let misses = (0..n)
+        .take_while(|&m| wilson_lower((n - m) as f64, n as f64) >= target)
+        .last()
+        .unwrap_or(0);
+    pos[misses]
+}
+
+/// Lower end of the one-sided 95% Wilson score interval of `hits / n`.
+fn wilson_lower(hits: f64, n: f64) -> f64 {
+    const Z: f64 = 1.645;
+    let p = hits / n;
+    let z2 = Z * Z;
+    (p + z2 / (2.0 * n) - Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt()) / (1.0 + z2 / n)
 }
 
 fn evaluate_refs(clf: &Classifier, data: &[&LabelledMessage]) -> EvalReport {
@@ -945,6 +966,14 @@ mod tests {
         let scores = [0.9, 0.8, 0.1, 0.3, 0.05];
         let gold = [Some(true), Some(true), Some(false), Some(true), Some(false)];
         assert_eq!(urgent_threshold(&scores, &gold, 1.0), 0.3);
+        // 1,000 urgent messages scored 0.000..0.999: a plain 0.97 cut
+        // would miss 30; the interval's lower end allows only about 20.
+        let scores: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+        let gold = vec![Some(true); 1000];
+        let t = urgent_threshold(&scores, &gold, 0.97);
+        assert!((0.015..0.025).contains(&t), "{t}");
+        assert!(wilson_lower(980.0, 1000.0) >= 0.97);
+        assert!(wilson_lower(970.0, 1000.0) < 0.97);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mujib::{Responder, Response};
-use serde::Deserialize;
 
 /// Where the model, FAQ and replies come from; shared by respond and label.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,8 +19,16 @@ pub struct Sources {
     /// Reply templates [default: data/replies.json].
     #[arg(long, env = "MUJIB_REPLIES")]
     pub replies: Option<PathBuf>,
+    /// Hand-written messages, answerable or not, that the FAQ's no-match
+    /// rule is learned from [default: data/faq_calibration.jsonl when
+    /// --faq is not given].
+    #[arg(long, env = "MUJIB_FAQ_CALIBRATION")]
+    pub faq_calibration: Option<PathBuf>,
+    /// Learn the no-match rule from the FAQ's own phrasings only.
+    #[arg(long, conflicts_with = "faq_calibration")]
+    pub no_faq_calibration: bool,
     /// Cut on the FAQ's no-match probability (0..=1): at or above it, no
-    /// entry is used. Overrides the cut learned from the FAQ.
+    /// entry is used. Overrides the cut learned for the FAQ.
     #[arg(long)]
     pub faq_threshold: Option<f32>,
 }
@@ -29,6 +36,14 @@ pub struct Sources {
 impl Sources {
     pub fn load(&self) -> anyhow::Result<Responder> {
         let model = super::model_path(self.model.clone());
+        // The shipped calibration set belongs to the shipped FAQ: another
+        // FAQ gets it only when asked for.
+        let calibration = match (&self.faq, &self.faq_calibration) {
+            _ if self.no_faq_calibration => None,
+            (_, Some(c)) => Some(c.clone()),
+            (None, None) => Some(PathBuf::from("data/faq_calibration.jsonl")),
+            (Some(_), None) => None,
+        };
         let faq = self
             .faq
             .clone()
@@ -45,6 +60,12 @@ impl Sources {
                 replies.display()
             )
         })?;
+        let r = match calibration {
+            Some(c) => r
+                .with_faq_calibration(&c)
+                .with_context(|| format!("calibrating the FAQ with {}", c.display()))?,
+            None => r,
+        };
         Ok(match self.faq_threshold {
             Some(t) => r.with_faq_threshold(t),
             None => r,
@@ -131,26 +152,9 @@ pub struct FaqEvalArgs {
     json: bool,
 }
 
-#[derive(Deserialize)]
-struct FaqCase {
-    text: String,
-    expected: Option<String>,
-}
-
 pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
     let r = a.sources.load()?;
-    let text = std::fs::read_to_string(&a.data)
-        .with_context(|| format!("reading {}", a.data.display()))?;
-    let mut cases = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let c: FaqCase = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: bad test case", a.data.display(), i + 1))?;
-        cases.push(c);
-    }
+    let cases = mujib::FaqCase::load(&a.data)?;
     let scored: Vec<(Option<String>, mujib::FaqLookup)> = cases
         .iter()
         .map(|c| (c.expected.clone(), r.faq_lookup(&c.text, 10)))
@@ -169,7 +173,7 @@ pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
         if let (Some(p), Some(rc)) = (rule.precision, rule.recall) {
             writeln!(
                 out,
-                "learned cut {:.2}: held-out-entry precision {p:.3} recall {rc:.3}",
+                "learned cut {:.2}: cross-validated precision {p:.3} recall {rc:.3}",
                 rule.threshold
             )?;
         }

@@ -18,6 +18,10 @@ use crate::features::{FeatureConfig, Featurizer, select_vocabulary};
 use crate::normalize::Normalizer;
 pub use crate::tokenize::arabizi_to_arabic;
 
+mod no_match;
+use no_match::{Evidence, Sample};
+pub use no_match::{FaqCase, NoMatchRule};
+
 /// An answer in both languages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bilingual {
@@ -70,7 +74,7 @@ pub const MIN_CALIBRATION_ENTRIES: usize = 12;
 /// sample, which keeps loading fast with thousands of entries.
 const CALIBRATION_ENTRIES: usize = 600;
 /// Share of unanswerable messages assumed when the no-match cut is chosen.
-const NO_MATCH_PRIOR: f32 = 0.2;
+pub(crate) const NO_MATCH_PRIOR: f32 = 0.2;
 /// Weight of the best phrasing's cosine against the centroid's.
 const PHRASE_WEIGHT: f32 = 0.25;
 
@@ -355,10 +359,6 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> (Vec<FaqMatch>, Option<Evidence>) {
-        let query = match arabizi_to_arabic(normalized) {
-            Some(t) => Cow::Owned(format!("{normalized} {t}")),
-            None => Cow::Borrowed(normalized),
-        };
         SCRATCH.with(|cell| {
             // Reentrancy cannot happen here, but a fresh scratch is correct
             // too, only slower.
@@ -368,23 +368,93 @@ impl FaqIndex {
                 Ok(s) => s,
                 Err(_) => &mut fresh,
             };
-            // The query's tf-idf vector in a reused buffer, unsorted:
-            // scoring needs no id order.
             let mut x = std::mem::take(&mut scratch.query);
-            self.featurizer.featurize_into(&query, false, &mut x);
-            // Only the query's heaviest features are looked up: the light
-            // ones are common n-grams whose long posting lists cost most
-            // and move a cosine least.
-            if x.len() > QUERY_FEATURES {
-                x.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
-                    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-                });
-                x.truncate(QUERY_FEATURES);
+            self.query_into(normalized, &mut x);
+            let (found, mut evidence) = self.score(&x, label_probs, k, scratch);
+            if let Some(e) = evidence.as_mut() {
+                e.text = self.rule.text_score(&x);
             }
-            let found = self.score(&x, label_probs, k, scratch);
             scratch.query = x;
-            found
+            (found, evidence)
         })
+    }
+
+    /// The query vector of a normalized message into `x`: its tf-idf
+    /// features, Arabizi also read as Arabic, unsorted, at most
+    /// `QUERY_FEATURES` of them.
+    fn query_into(&self, normalized: &str, x: &mut Vec<(u32, f32)>) {
+        let query = match arabizi_to_arabic(normalized) {
+            Some(t) => Cow::Owned(format!("{normalized} {t}")),
+            None => Cow::Borrowed(normalized),
+        };
+        // Unsorted: scoring needs no id order.
+        self.featurizer.featurize_into(&query, false, x);
+        // Only the query's heaviest features are looked up: the light ones
+        // are common n-grams whose long posting lists cost most and move a
+        // cosine least.
+        if x.len() > QUERY_FEATURES {
+            x.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
+                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+            });
+            x.truncate(QUERY_FEATURES);
+        }
+    }
+
+    /// Replaces the no-match rule with one learned from hand-written
+    /// messages, answerable or not (see [`NoMatchRule`]). Every `expected`
+    /// id must be an entry of this FAQ.
+    pub fn calibrate(mut self, cases: &[FaqCase]) -> Result<Self> {
+        let mut samples = Vec::with_capacity(cases.len());
+        for (i, case) in cases.iter().enumerate() {
+            if let Some(id) = &case.expected
+                && !self.entries.iter().any(|e| &e.id == id)
+            {
+                return Err(Error::param(
+                    "faq calibration",
+                    format!("case {}: `{id}` is not an entry of this FAQ", i + 1),
+                ));
+            }
+            let normalized = self.normalizer.normalize(&case.text);
+            let (_, evidence) = self.probe(&normalized, &[], 1);
+            let mut query = Vec::new();
+            self.query_into(&normalized, &mut query);
+            samples.push(Sample {
+                evidence: evidence
+                    .map(|e| Evidence { text: 0.0, ..e })
+                    .unwrap_or_default(),
+                query,
+                none: case.expected.is_none(),
+            });
+        }
+        self.rule = NoMatchRule::calibrate(&samples, self.featurizer.dim())?;
+        Ok(self)
+    }
+
+    /// [`calibrate`](Self::calibrate) with the cases of a JSONL file (see
+    /// [`FaqCase::load`]); an unknown entry id is reported with its line.
+    pub fn calibrate_from(self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let cases = FaqCase::load(path)?;
+        // Line numbers for unknown ids: cases are the non-blank lines.
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let lines: Vec<u64> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, _)| i as u64 + 1)
+            .collect();
+        for (case, &line) in cases.iter().zip(&lines) {
+            if let Some(id) = &case.expected
+                && !self.entries.iter().any(|e| &e.id == id)
+            {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    line,
+                    reason: format!("`expected`: `{id}` is not an entry of the FAQ"),
+                });
+            }
+        }
+        self.calibrate(&cases)
     }
 
     /// Scores entries for a query vector (at most `QUERY_FEATURES` long)
@@ -508,6 +578,7 @@ impl FaqIndex {
                 .iter()
                 .find(|&&(_, e)| e != w.1)
                 .map_or(0.0, |&(s, _)| s.max(0.0)),
+            text: 0.0,
         });
         scored.truncate(k);
         let matches = scored
@@ -557,188 +628,6 @@ pub struct FaqLookup {
     pub no_match_probability: f32,
     /// Whether that probability reached the rule's cut.
     pub no_match: bool,
-}
-
-/// Decides when no FAQ entry answers a message: a logistic regression
-/// (linfa-logistic) over the best entry's similarity, its two parts (best
-/// phrasing, centroid) and its lead over the runner-up.
-///
-/// It is learned from the FAQ itself, so it fits whatever FAQ is loaded:
-/// the entries are split into folds, and for each fold an index is built
-/// without that fold's entries and without a quarter of every other
-/// entry's phrasings. The left-out entries' phrasings are real in-domain
-/// questions that the index cannot answer; the left-out phrasings are
-/// paraphrases it can. The cut is the one with the best no-match F½
-/// (precision weighs double) when one message in five is unanswerable
-/// (`NO_MATCH_PRIOR`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NoMatchRule {
-    /// Weights of similarity, best phrasing, centroid and lead.
-    pub weights: [f32; 4],
-    /// Intercept.
-    pub bias: f32,
-    /// Cut on the probability that no entry answers.
-    pub threshold: f32,
-    /// Cross-validated (held-out entries) precision and recall of the
-    /// no-match decision at the cut, when the rule was learned.
-    pub precision: Option<f32>,
-    /// See `precision`.
-    pub recall: Option<f32>,
-}
-
-impl NoMatchRule {
-    /// For FAQs too small to learn from: no match below
-    /// [`DEFAULT_THRESHOLD`] similarity (a steep logistic around it).
-    fn fallback() -> Self {
-        NoMatchRule {
-            weights: [-40.0, 0.0, 0.0, 0.0],
-            bias: 40.0 * DEFAULT_THRESHOLD,
-            threshold: 0.5,
-            precision: None,
-            recall: None,
-        }
-    }
-
-    /// Learns the rule from the entries (see the type's documentation).
-    fn learn(entries: &[FaqEntry], normalizer: &Normalizer) -> Result<Self> {
-        use linfa::prelude::*;
-        const FOLDS: usize = 4;
-        if entries.len() < MIN_CALIBRATION_ENTRIES {
-            return Ok(Self::fallback());
-        }
-        let step = entries.len().div_ceil(CALIBRATION_ENTRIES);
-        let sample: Vec<&FaqEntry> = entries.iter().step_by(step).collect();
-        let mut rows: Vec<Evidence> = Vec::new();
-        let mut none: Vec<bool> = Vec::new();
-        for fold in 0..FOLDS {
-            let mut kept = Vec::new();
-            let mut queries: Vec<(&str, bool)> = Vec::new();
-            for (i, e) in sample.iter().enumerate() {
-                if i % FOLDS == fold {
-                    queries.extend(e.questions.iter().map(|q| (q.as_str(), true)));
-                    continue;
-                }
-                // Which phrasings are held out rotates with the entry, so
-                // entries with fewer than four phrasings still take part.
-                let (mut held, mut keep) = (Vec::new(), Vec::new());
-                for (j, q) in e.questions.iter().enumerate() {
-                    if (i + j) % FOLDS == fold {
-                        held.push(q);
-                    } else {
-                        keep.push(q);
-                    }
-                }
-                let mut entry = (*e).clone();
-                if !keep.is_empty() {
-                    queries.extend(held.iter().map(|q| (q.as_str(), false)));
-                    entry.questions = keep.into_iter().cloned().collect();
-                }
-                kept.push(entry);
-            }
-            let index = FaqIndex::build(kept, normalizer)?;
-            for (q, unanswerable) in queries {
-                let (_, evidence) = index.probe(&normalizer.normalize(q), &[], 1);
-                rows.push(evidence.unwrap_or_default());
-                none.push(unanswerable);
-            }
-        }
-        if !none.contains(&true) || !none.contains(&false) {
-            return Ok(Self::fallback());
-        }
-        let x = ndarray::Array2::from_shape_fn((rows.len(), 4), |(i, j)| rows[i].inputs()[j]);
-        let y = ndarray::Array1::from(none.clone());
-        let model = linfa_logistic::LogisticRegression::<f32>::default()
-            .alpha(1e-3)
-            .max_iterations(300)
-            .fit(&Dataset::new(x, y))
-            .map_err(|e| crate::Error::param("faq", format!("learning the no-match rule: {e}")))?;
-        // linfa-logistic models the probability of its "positive" class.
-        let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
-        let mut rule = NoMatchRule {
-            weights: [0.0; 4],
-            bias: sign * model.intercept(),
-            threshold: 0.5,
-            precision: None,
-            recall: None,
-        };
-        for (w, p) in rule.weights.iter_mut().zip(model.params()) {
-            *w = sign * p;
-        }
-        let probs: Vec<f32> = rows.iter().map(|e| rule.probability(Some(e))).collect();
-        let (t, precision, recall) = best_cut(&probs, &none);
-        rule.threshold = t;
-        rule.precision = Some(precision);
-        rule.recall = Some(recall);
-        Ok(rule)
-    }
-
-    /// Probability that no entry answers, given what the best entry
-    /// showed (`None`: no entry shares a single feature with the message).
-    fn probability(&self, best: Option<&Evidence>) -> f32 {
-        let Some(e) = best else { return 1.0 };
-        let z = self
-            .weights
-            .iter()
-            .zip(&e.inputs())
-            .map(|(w, v)| w * v)
-            .sum::<f32>()
-            + self.bias;
-        1.0 / (1.0 + (-z).exp())
-    }
-}
-
-/// The cut on no-match probabilities with the best no-match F½ when
-/// unanswerable messages make up `NO_MATCH_PRIOR` of all, with the
-/// precision and recall it reaches there.
-fn best_cut(probs: &[f32], none: &[bool]) -> (f32, f32, f32) {
-    let n_none = none.iter().filter(|&&v| v).count().max(1) as f32;
-    let n_some = none.iter().filter(|&&v| !v).count().max(1) as f32;
-    let (w_none, w_some) = (NO_MATCH_PRIOR / n_none, (1.0 - NO_MATCH_PRIOR) / n_some);
-    let mut order: Vec<usize> = (0..probs.len()).collect();
-    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    let (mut tp, mut fp) = (0.0f32, 0.0f32);
-    let mut best = (0.5, 0.0, 0.0, -1.0f32);
-    for (rank, &i) in order.iter().enumerate() {
-        if none[i] {
-            tp += w_none;
-        } else {
-            fp += w_some;
-        }
-        // Only cut between distinct probabilities.
-        if order.get(rank + 1).is_some_and(|&n| probs[n] == probs[i]) {
-            continue;
-        }
-        // F-beta with beta = 1/2: a wrong answer sent to a citizen costs
-        // more than a question handed to a person, so precision counts
-        // double.
-        let (precision, recall) = (tp / (tp + fp), tp / NO_MATCH_PRIOR);
-        let f = 1.25 * precision * recall / (0.25 * precision + recall).max(1e-9);
-        if f > best.3 {
-            best = (probs[i], precision, recall, f);
-        }
-    }
-    (best.0, best.1, best.2)
-}
-
-/// What the best entry showed for a message: its similarity, the two parts
-/// of it, and the similarity of the runner-up.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Evidence {
-    similarity: f32,
-    phrase: f32,
-    centroid: f32,
-    runner_up: f32,
-}
-
-impl Evidence {
-    fn inputs(&self) -> [f32; 4] {
-        [
-            self.similarity,
-            self.phrase,
-            self.centroid,
-            self.similarity - self.runner_up,
-        ]
-    }
 }
 
 /// How many of a query's features are looked up (the heaviest by tf-idf).
@@ -822,6 +711,7 @@ thread_local! {
 
 #[cfg(test)]
 mod tests {
+    use super::no_match::best_cut;
     use super::*;
 
     fn entry(id: &str, label: &str, qs: &[&str]) -> FaqEntry {
@@ -938,6 +828,87 @@ mod tests {
             idx.best("what time does the football match start tonight", &[])
                 .is_some()
         );
+    }
+
+    fn shipped_calibrated() -> FaqIndex {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        FaqIndex::load(root.join("data/faq.jsonl"), &Normalizer::default())
+            .unwrap()
+            .calibrate_from(root.join("data/faq_calibration.jsonl"))
+            .unwrap()
+    }
+
+    #[test]
+    fn calibration_learns_the_rule_from_hand_written_cases() {
+        let idx = shipped_calibrated();
+        let rule = idx.no_match_rule();
+        assert!(rule.calibration_messages.is_some_and(|n| n >= 250));
+        assert!(rule.precision.is_some() && rule.threshold > 0.0 && rule.threshold < 1.0);
+        assert!(rule.text_weights.iter().any(|&w| w != 0.0));
+        assert!(
+            !idx.lookup("how can I pay my traffic fine online?", &[], 1)
+                .no_match
+        );
+        assert!(!idx.lookup("كيف أجدد الهوية الإماراتية؟", &[], 1).no_match);
+        assert!(
+            idx.best("what time does the football match start tonight", &[])
+                .is_none()
+        );
+        assert!(idx.lookup("", &[], 1).no_match);
+        // The same evidence with more similarity is never less answerable.
+        let e = Evidence {
+            similarity: 0.2,
+            phrase: 0.2,
+            centroid: 0.2,
+            runner_up: 0.1,
+            text: 0.0,
+        };
+        let closer = Evidence {
+            similarity: 0.5,
+            phrase: 0.5,
+            centroid: 0.5,
+            ..e
+        };
+        assert!(rule.probability(Some(&closer)) < rule.probability(Some(&e)));
+    }
+
+    #[test]
+    fn calibration_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = index();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let unknown = write(
+            "unknown.jsonl",
+            "{\"text\": \"pay fine\", \"expected\": \"traffic.pay_fine\"}\n\n{\"text\": \"x\", \"expected\": \"no.such\"}\n",
+        );
+        let err = idx
+            .clone()
+            .calibrate_from(&unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown.jsonl") && err.contains(":3") && err.contains("no.such"),
+            "{err}"
+        );
+        let broken = write(
+            "broken.jsonl",
+            "{\"text\": \"a\", \"expected\": null}\n{\"text\": 5}\n",
+        );
+        let err = idx.clone().calibrate_from(&broken).unwrap_err().to_string();
+        assert!(err.contains(":2") && err.contains("column"), "{err}");
+        let empty = write("empty.jsonl", "{\"text\": \"  \", \"expected\": null}\n");
+        let err = idx.clone().calibrate_from(&empty).unwrap_err().to_string();
+        assert!(err.contains(":1") && err.contains("empty"), "{err}");
+        // One class only: nothing to learn a decision from.
+        let one = write(
+            "one.jsonl",
+            "{\"text\": \"pay fine\", \"expected\": \"traffic.pay_fine\"}\n",
+        );
+        assert!(idx.calibrate_from(&one).is_err());
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! The responder end to end, as the ticketing service and the CLI load it:
+//! the shipped model, FAQ, calibration set and reply templates.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use mujib::{FaqCase, Language, ReplyTemplates, Responder, faq_report};
+use proptest::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static RESPONDER: LazyLock<Responder> = LazyLock::new(|| {
+    let r = root();
+    Responder::load(
+        r.join("models/mujib.model"),
+        r.join("data/faq.jsonl"),
+        r.join("data/replies.json"),
+    )
+    .expect("shipped responder")
+    .with_faq_calibration(r.join("data/faq_calibration.jsonl"))
+    .expect("shipped calibration")
+});
+
+static REPLIES: LazyLock<ReplyTemplates> =
+    LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
+
+/// Floors a little under what the shipped FAQ measured when they were set
+/// (top-1 0.881, MRR 0.910, answered correctly 0.835, no-match precision
+/// 0.60 and recall 0.72 on 393 cases): a change that loses several
+/// queries fails here. The targets (0.90 top-1, 0.85/0.75 no-match)
+/// are higher; `mujib faq-eval` reports where the FAQ stands.
+#[test]
+fn faq_test_set_scores_stay_above_their_floors() {
+    let cases = FaqCase::load(root().join("data/faq_test.jsonl")).unwrap();
+    let scored: Vec<_> = cases
+        .iter()
+        .map(|c| (c.expected.clone(), RESPONDER.faq_lookup(&c.text, 10)))
+        .collect();
+    let report = faq_report(&scored, RESPONDER.faq().threshold());
+    eprintln!("{}", report.to_text());
+    assert!(report.answerable >= 250 && report.unanswerable >= 50);
+    assert!(report.top1_accuracy >= 0.86, "{}", report.to_text());
+    assert!(report.mrr >= 0.89, "{}", report.to_text());
+    assert!(report.answered_correctly >= 0.80, "{}", report.to_text());
+    assert!(report.no_match_precision >= 0.50, "{}", report.to_text());
+    assert!(report.no_match_recall >= 0.60, "{}", report.to_text());
+}
+
+#[test]
+fn emergencies_lead_with_999_in_the_writers_language() {
+    for (text, lang, prefix) in [
+        (
+            "حادث الحين على شارع الامارات وفي ناس مصابين وواحد ما يتحرك",
+            Language::Arabic,
+            &REPLIES.emergency_prefix.ar,
+        ),
+        (
+            "there's a man with a knife chasing people in the car park of the mall right now",
+            Language::English,
+            &REPLIES.emergency_prefix.en,
+        ),
+        (
+            "wldi dayi3 fi el mall mn rob3 sa3a w ma ligenah, 3mrh 5 snin",
+            Language::Arabizi,
+            &REPLIES.emergency_prefix.ar,
+        ),
+    ] {
+        let r = RESPONDER.respond(text);
+        assert!(r.urgent, "{text}: {r:?}");
+        assert!(["traffic", "criminal"].contains(&r.label.as_str()), "{r:?}");
+        assert_eq!(r.language, lang, "{text}");
+        let reply = r.reply.expect("an urgent message always gets a reply");
+        assert!(reply.starts_with(prefix.as_str()), "{reply}");
+        assert!(reply.contains("999"), "{reply}");
+    }
+}
+
+#[test]
+fn past_events_are_not_emergencies() {
+    let r = RESPONDER.respond("I had a small accident last week, nobody was hurt. How do I get the police report for my insurance?");
+    assert!(!r.urgent, "{r:?}");
+    assert_eq!(r.label, "traffic");
+}
+
+#[test]
+fn faq_answers_come_in_the_writers_language() {
+    let ar = RESPONDER.respond("ابغى ادفع مخالفة السرعة اللي جتني امس");
+    let en = RESPONDER.respond("how do I pay my traffic fines?");
+    for r in [&ar, &en] {
+        assert_eq!(r.faq_id.as_deref(), Some("traffic.pay_fine"), "{r:?}");
+        assert!(!r.needs_human);
+    }
+    let entry = RESPONDER
+        .faq()
+        .entries()
+        .iter()
+        .find(|e| e.id == "traffic.pay_fine")
+        .unwrap();
+    assert_eq!(ar.reply.as_deref(), Some(entry.answer.ar.as_str()));
+    assert_eq!(en.reply.as_deref(), Some(entry.answer.en.as_str()));
+}
+
+#[test]
+fn out_of_scope_and_empty_messages_go_to_a_person() {
+    for text in [
+        "who won the football match last night? barcelona played so badly",
+        "",
+        "   ",
+        "🙂🙂🙂",
+    ] {
+        let r = RESPONDER.respond(text);
+        assert!(r.needs_human, "{text:?}: {r:?}");
+        assert!(r.faq_id.is_none(), "{text:?}: {r:?}");
+        assert!(r.handoff_reason.is_some());
+        if !r.urgent {
+            // The holding reply, not an answer.
+            let holding = [&REPLIES.holding.ar, &REPLIES.holding.en];
+            assert!(
+                r.reply.as_ref().is_none_or(|t| holding.contains(&t)),
+                "{r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_field_names_are_stable() {
+    let r = RESPONDER.respond("شكرا لكم على سرعة الاستجابة");
+    let v = serde_json::to_value(&r).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "confidence",
+            "faq_id",
+            "faq_score",
+            "handoff_reason",
+            "label",
+            "language",
+            "needs_human",
+            "reply",
+            "top3",
+            "urgent"
+        ]
+    );
+    assert_eq!(v["label"], "thanks");
+    assert_eq!(v["top3"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn one_responder_serves_many_threads_with_the_same_answers() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Responder>();
+    let texts: Vec<String> = FaqCase::load(root().join("data/faq_test.jsonl"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.text)
+        .take(120)
+        .collect();
+    let alone: Vec<_> = texts.iter().map(|t| RESPONDER.respond(t)).collect();
+    let together: Vec<Vec<_>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| texts.iter().map(|t| RESPONDER.respond(t)).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answers in together {
+        assert_eq!(answers, alone);
+    }
+}
+
+#[test]
+fn calibration_file_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("cal.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"text\": \"how do i pay a fine\", \"expected\": \"traffic.pay_fine\"}\n{\"text\": \"x\", \"expected\": \"traffic.no_such_entry\"}\n",
+    )
+    .unwrap();
+    let r = root();
+    let err = Responder::load(
+        r.join("models/mujib.model"),
+        r.join("data/faq.jsonl"),
+        r.join("data/replies.json"),
+    )
+    .unwrap()
+    .with_faq_calibration(&bad)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cal.jsonl") && err.contains(":2") && err.contains("traffic.no_such_entry"),
+        "{err}"
+    );
+    let missing = FaqCase::load(Path::new("no/such/file.jsonl")).unwrap_err();
+    assert!(
+        missing.to_string().contains("no/such/file.jsonl"),
+        "{missing}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Any string gets a response, and a response is always either
+    /// answered or handed off, never silent unless handed off.
+    #[test]
+    fn any_string_gets_a_coherent_response(s in "\\PC{0,300}") {
+        let r = RESPONDER.respond(&s);
+        prop_assert!(r.confidence.is_finite());
+        prop_assert!(r.needs_human || r.reply.is_some());
+        prop_assert_eq!(r.needs_human, r.handoff_reason.is_some());
+        if r.urgent {
+            prop_assert!(r.reply.as_deref().is_some_and(|t| t.contains("999")));
+        }
+    }
+}
