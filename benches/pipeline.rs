@@ -71,15 +71,14 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let responder = Responder::load(
+    // As the CLI loads it.
+    let responder = Responder::load_calibrated(
         root().join("models/mujib.model"),
         root().join("data/faq.jsonl"),
         root().join("data/replies.json"),
+        root().join("data/faq_calibration.jsonl"),
     )
-    .expect("responder")
-    // As the CLI loads it.
-    .with_faq_calibration(root().join("data/faq_calibration.jsonl"))
-    .expect("FAQ calibration");
+    .expect("responder");
     let mut g = c.benchmark_group("respond");
     g.throughput(Throughput::Elements(n));
     g.bench_function("shipped_faq", |b| {

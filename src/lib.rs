@@ -24,9 +24,14 @@
 //! assert_eq!(Normalizer::default().normalize("شكــــراااا  جزيلاً ﻻ"), "شكرا جزيلا لا");
 //!
 //! // The whole pipeline with the shipped model and FAQ:
-//! let responder = Responder::load("models/mujib.model", "data/faq.jsonl", "data/replies.json")?
-//!     // The no-match rule learned from hand-written messages, as the CLI does.
-//!     .with_faq_calibration("data/faq_calibration.jsonl")?;
+//! // The FAQ's no-match rule is learned from hand-written messages, as
+//! // the CLI does; `Responder::load` learns it from the FAQ alone.
+//! let responder = Responder::load_calibrated(
+//!     "models/mujib.model",
+//!     "data/faq.jsonl",
+//!     "data/replies.json",
+//!     "data/faq_calibration.jsonl",
+//! )?;
 //! let r = responder.respond("3ndi mo5alfa radar, kaif adfa3ha?");
 //! assert_eq!(r.label, "traffic");
 //! assert!(!r.urgent);

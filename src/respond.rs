@@ -264,6 +264,21 @@ impl Responder {
         Self::new(classifier, faq, replies, ResponderConfig::default())
     }
 
+    /// [`load`](Self::load) with the FAQ's no-match rule learned from the
+    /// hand-written messages in `calibration` (see
+    /// [`FaqIndex::calibrate`]), as the CLI loads the shipped files.
+    pub fn load_calibrated(
+        model: impl AsRef<Path>,
+        faq: impl AsRef<Path>,
+        replies: impl AsRef<Path>,
+        calibration: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let classifier = Classifier::load(model)?;
+        let faq = FaqIndex::load_calibrated(faq, classifier.normalizer(), calibration)?;
+        let replies = ReplyTemplates::load(replies)?;
+        Self::new(classifier, faq, replies, ResponderConfig::default())
+    }
+
     /// Assembles a responder, checking that every label has a fallback.
     pub fn new(
         classifier: Classifier,

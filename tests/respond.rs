@@ -13,14 +13,13 @@ fn root() -> PathBuf {
 
 static RESPONDER: LazyLock<Responder> = LazyLock::new(|| {
     let r = root();
-    Responder::load(
+    Responder::load_calibrated(
         r.join("models/mujib.model"),
         r.join("data/faq.jsonl"),
         r.join("data/replies.json"),
+        r.join("data/faq_calibration.jsonl"),
     )
     .expect("shipped responder")
-    .with_faq_calibration(r.join("data/faq_calibration.jsonl"))
-    .expect("shipped calibration")
 });
 
 static REPLIES: LazyLock<ReplyTemplates> =

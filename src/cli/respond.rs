@@ -52,19 +52,18 @@ impl Sources {
             .replies
             .clone()
             .unwrap_or_else(|| PathBuf::from("data/replies.json"));
-        let r = Responder::load(&model, &faq, &replies).with_context(|| {
+        let what = || {
             format!(
                 "loading model {}, FAQ {}, replies {}",
                 model.display(),
                 faq.display(),
                 replies.display()
             )
-        })?;
+        };
         let r = match calibration {
-            Some(c) => r
-                .with_faq_calibration(&c)
-                .with_context(|| format!("calibrating the FAQ with {}", c.display()))?,
-            None => r,
+            Some(c) => Responder::load_calibrated(&model, &faq, &replies, &c)
+                .with_context(|| format!("{}, FAQ calibration {}", what(), c.display()))?,
+            None => Responder::load(&model, &faq, &replies).with_context(what)?,
         };
         Ok(match self.faq_threshold {
             Some(t) => r.with_faq_threshold(t),

@@ -106,30 +106,23 @@ pub struct FaqIndex {
 }
 
 impl FaqIndex {
-    /// Reads `faq.jsonl`, reporting bad lines by number.
+    /// Reads `faq.jsonl`, reporting bad lines by number, and learns the
+    /// no-match rule from the FAQ itself.
     pub fn load(path: impl AsRef<Path>, normalizer: &Normalizer) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut entries = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let e: FaqEntry = serde_json::from_str(line).map_err(|e| Error::Data {
-                path: path.to_path_buf(),
-                line: i as u64 + 1,
-                reason: format!("column {}: {e}", e.column()),
-            })?;
-            if e.questions.is_empty() {
-                return Err(Error::Data {
-                    path: path.to_path_buf(),
-                    line: i as u64 + 1,
-                    reason: format!("entry `{}` has no questions", e.id),
-                });
-            }
-            entries.push(e);
-        }
-        Self::new(entries, normalizer)
+        Self::new(read_entries(path.as_ref())?, normalizer)
+    }
+
+    /// Reads `faq.jsonl` and learns the no-match rule from the calibration
+    /// cases in `calibration` (see [`calibrate`](Self::calibrate)); the
+    /// same as [`load`](Self::load) then
+    /// [`calibrate_from`](Self::calibrate_from), without learning a rule
+    /// from the FAQ first only to replace it (about half a second).
+    pub fn load_calibrated(
+        path: impl AsRef<Path>,
+        normalizer: &Normalizer,
+        calibration: impl AsRef<Path>,
+    ) -> Result<Self> {
+        Self::build(read_entries(path.as_ref())?, normalizer)?.calibrate_from(calibration)
     }
 
     /// Builds the index from entries and learns its no-match rule from
@@ -636,11 +629,36 @@ const QUERY_FEATURES: usize = 160;
 /// it; with thousands of entries it bounds the work of a common feature.
 const MAX_POSTINGS: usize = 32;
 
+/// The entries of an FAQ file, with bad lines reported by number.
+fn read_entries(path: &Path) -> Result<Vec<FaqEntry>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: FaqEntry = serde_json::from_str(line).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: format!("column {}: {e}", e.column()),
+        })?;
+        if e.questions.is_empty() {
+            return Err(Error::Data {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                reason: format!("entry `{}` has no questions", e.id),
+            });
+        }
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
 /// How many features ahead `FaqIndex::score` prefetches posting lists.
 const PREFETCH_AHEAD: usize = 8;
 
 /// Asks the CPU to start loading `postings[from..to]` (at most its first
-/// four cache lines) into cache. A hint only: it changes no value, and on
+/// eight cache lines, two full lists) into cache. A hint only: it changes no value, and on
 /// targets without a prefetch instruction it does nothing.
 #[inline(always)]
 fn prefetch(postings: &[(u32, f32)], from: usize, to: usize) {
