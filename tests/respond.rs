@@ -26,10 +26,10 @@ static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
 /// Floors a little under what the shipped FAQ measured when they were set
-/// (top-1 0.881, MRR 0.910, answered correctly 0.835, no-match precision
-/// 0.60 and recall 0.72 on 393 cases): a change that loses several
-/// queries fails here. The targets (0.90 top-1, 0.85/0.75 no-match)
-/// are higher; `mujib faq-eval` reports where the FAQ stands.
+/// (top-1 0.942, MRR 0.965, answered correctly 0.918, no-match precision
+/// 0.80 and recall 0.68 on 393 cases): a change that loses several
+/// queries fails here. The no-match targets (0.85 / 0.75) are
+/// higher; `mujib faq-eval` reports where the FAQ stands.
 #[test]
 fn faq_test_set_scores_stay_above_their_floors() {
     let cases = FaqCase::load(root().join("data/faq_test.jsonl")).unwrap();
@@ -40,11 +40,34 @@ fn faq_test_set_scores_stay_above_their_floors() {
     let report = faq_report(&scored, RESPONDER.faq().threshold());
     eprintln!("{}", report.to_text());
     assert!(report.answerable >= 250 && report.unanswerable >= 50);
-    assert!(report.top1_accuracy >= 0.86, "{}", report.to_text());
-    assert!(report.mrr >= 0.89, "{}", report.to_text());
-    assert!(report.answered_correctly >= 0.80, "{}", report.to_text());
-    assert!(report.no_match_precision >= 0.50, "{}", report.to_text());
+    assert!(report.top1_accuracy >= 0.92, "{}", report.to_text());
+    assert!(report.mrr >= 0.94, "{}", report.to_text());
+    assert!(report.answered_correctly >= 0.89, "{}", report.to_text());
+    assert!(report.no_match_precision >= 0.70, "{}", report.to_text());
     assert!(report.no_match_recall >= 0.60, "{}", report.to_text());
+}
+
+/// The FAQ on its own (as a library user may call it) stays silent on
+/// chatter and spam: the calibration set teaches it with off-topic
+/// messages, and without them only 16% of the out-of-scope set was
+/// rejected. Measured at 0.75 over all 546 when this floor was set.
+#[test]
+fn faq_alone_rejects_most_out_of_scope_messages() {
+    let text = std::fs::read_to_string(root().join("data/out_of_scope.jsonl")).unwrap();
+    let (mut n, mut rejected) = (0, 0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        n += 1;
+        if RESPONDER
+            .faq()
+            .lookup(v["text"].as_str().unwrap(), &[], 1)
+            .no_match
+        {
+            rejected += 1;
+        }
+    }
+    let share = rejected as f64 / n as f64;
+    assert!(share >= 0.65, "{rejected} of {n}");
 }
 
 #[test]
