@@ -475,6 +475,7 @@ impl FaqIndex {
             touched,
             entries,
             ranges,
+            cover,
             ..
         } = scratch;
         // Every feature's two lists, found first: the span loads are
@@ -514,6 +515,7 @@ impl FaqIndex {
                     entries.push(e);
                 }
                 centroid[e as usize] += v * w;
+                cover[e as usize] += v * v;
             }
         }
         touched.truncate(n);
@@ -540,8 +542,9 @@ impl FaqIndex {
         // One pass over the touched entries (thousands in a large FAQ)
         // keeps only what the answer needs: the best `k` rows in order, and
         // the two highest similarities, for the runner-up.
-        // (score, entry, similarity, best phrasing, centroid)
-        type Row = (f32, usize, f32, f32, f32);
+        // (score, entry, similarity, best phrasing, centroid, coverage)
+        type Row = (f32, usize, f32, f32, f32, f32);
+        let mass: f32 = x.iter().map(|&(_, v)| v * v).sum::<f32>().max(1e-12);
         let order = |a: &Row, b: &Row| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         let keep = k.max(1);
         let mut scored: Vec<Row> = Vec::with_capacity(keep + 1);
@@ -552,10 +555,12 @@ impl FaqIndex {
             let p = bonus[self.entry_label[e] as usize];
             let (b, c) = (best[e], centroid[e]);
             let s = PHRASE_WEIGHT * b + (1.0 - PHRASE_WEIGHT) * c;
+            let coverage = cover[e] / mass;
             best[e] = 0.0;
             centroid[e] = 0.0;
+            cover[e] = 0.0;
             seen[e] = false;
-            let row = (s + self.label_weight * p, e, s, b, c);
+            let row = (s + self.label_weight * p, e, s, b, c, coverage);
             if scored.len() < keep || order(&row, &scored[keep - 1]).is_lt() {
                 let at = scored.partition_point(|r| order(r, &row).is_lt());
                 scored.insert(at, row);
@@ -573,6 +578,7 @@ impl FaqIndex {
             similarity: w.2,
             phrase: w.3,
             centroid: w.4,
+            coverage: w.5,
             runner_up: similar
                 .iter()
                 .find(|&&(_, e)| e != w.1)
@@ -582,7 +588,7 @@ impl FaqIndex {
         scored.truncate(k);
         let matches = scored
             .into_iter()
-            .map(|(score, e, similarity, _, _)| FaqMatch {
+            .map(|(score, e, similarity, ..)| FaqMatch {
                 id: self.entries[e].id.clone(),
                 label: self.entries[e].label.clone(),
                 score,
@@ -711,6 +717,8 @@ struct Scratch {
     seen: Vec<bool>,
     touched: Vec<u32>,
     entries: Vec<u32>,
+    /// Per entry: the query's squared weight on features its centroid has.
+    cover: Vec<f32>,
     /// Per query feature: where its phrasing list starts, where its
     /// centroid list starts and ends, and the feature's query weight.
     ranges: Vec<(u32, u32, u32, f32)>,
@@ -724,6 +732,7 @@ impl Scratch {
         if self.best.len() < entries {
             self.best.resize(entries, 0.0);
             self.centroid.resize(entries, 0.0);
+            self.cover.resize(entries, 0.0);
             self.seen.resize(entries, false);
         }
     }
@@ -885,6 +894,7 @@ mod tests {
             phrase: 0.2,
             centroid: 0.2,
             runner_up: 0.1,
+            coverage: 0.5,
             text: 0.0,
         };
         let closer = Evidence {
