@@ -358,15 +358,7 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> (Vec<FaqMatch>, Option<Evidence>) {
-        SCRATCH.with(|cell| {
-            // Reentrancy cannot happen here, but a fresh scratch is correct
-            // too, only slower.
-            let mut fresh = Scratch::default();
-            let mut guard = cell.try_borrow_mut();
-            let scratch = match guard.as_deref_mut() {
-                Ok(s) => s,
-                Err(_) => &mut fresh,
-            };
+        self.with_scratch(|scratch| {
             let mut x = std::mem::take(&mut scratch.query);
             self.query_into(normalized, &mut x);
             let (found, mut evidence) = self.score(&x, label_probs, k, scratch);
@@ -375,6 +367,20 @@ impl FaqIndex {
             }
             scratch.query = x;
             (found, evidence)
+        })
+    }
+
+    /// Runs `f` with this thread's scratch buffers.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        SCRATCH.with(|cell| {
+            // Reentrancy cannot happen here, but a fresh scratch is correct
+            // too, only slower.
+            let mut fresh = Scratch::default();
+            let mut guard = cell.try_borrow_mut();
+            match guard.as_deref_mut() {
+                Ok(s) => f(s),
+                Err(_) => f(&mut fresh),
+            }
         })
     }
 
@@ -402,58 +408,60 @@ impl FaqIndex {
     /// Replaces the no-match rule with one learned from hand-written
     /// messages, answerable or not (see [`NoMatchRule`]). Every `expected`
     /// id must be an entry of this FAQ.
-    pub fn calibrate(mut self, cases: &[FaqCase]) -> Result<Self> {
-        let mut samples = Vec::with_capacity(cases.len());
+    pub fn calibrate(self, cases: &[FaqCase]) -> Result<Self> {
         for (i, case) in cases.iter().enumerate() {
-            if let Some(id) = &case.expected
-                && !self.entries.iter().any(|e| &e.id == id)
-            {
+            if let Some(id) = self.unknown_id(case) {
                 return Err(Error::param(
                     "faq calibration",
                     format!("case {}: `{id}` is not an entry of this FAQ", i + 1),
                 ));
             }
-            let normalized = self.normalizer.normalize(&case.text);
-            let (_, evidence) = self.probe(&normalized, &[], 1);
-            let mut query = Vec::new();
-            self.query_into(&normalized, &mut query);
-            samples.push(Sample {
-                evidence: evidence
-                    .map(|e| Evidence { text: 0.0, ..e })
-                    .unwrap_or_default(),
-                query,
-                none: case.expected.is_none(),
-            });
         }
-        self.rule = NoMatchRule::calibrate(&samples, self.featurizer.dim())?;
-        Ok(self)
+        self.calibrate_checked(cases.iter())
     }
 
     /// [`calibrate`](Self::calibrate) with the cases of a JSONL file (see
     /// [`FaqCase::load`]); an unknown entry id is reported with its line.
     pub fn calibrate_from(self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let cases = FaqCase::load(path)?;
-        // Line numbers for unknown ids: cases are the non-blank lines.
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let lines: Vec<u64> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, _)| i as u64 + 1)
-            .collect();
-        for (case, &line) in cases.iter().zip(&lines) {
-            if let Some(id) = &case.expected
-                && !self.entries.iter().any(|e| &e.id == id)
-            {
+        let cases = FaqCase::load_numbered(path)?;
+        for (line, case) in &cases {
+            if let Some(id) = self.unknown_id(case) {
                 return Err(Error::Data {
                     path: path.to_path_buf(),
-                    line,
+                    line: *line,
                     reason: format!("`expected`: `{id}` is not an entry of the FAQ"),
                 });
             }
         }
-        self.calibrate(&cases)
+        self.calibrate_checked(cases.iter().map(|(_, case)| case))
+    }
+
+    /// The case's expected id when it names no entry of this FAQ.
+    fn unknown_id<'c>(&self, case: &'c FaqCase) -> Option<&'c str> {
+        case.expected
+            .as_deref()
+            .filter(|id| !self.entries.iter().any(|e| e.id == *id))
+    }
+
+    /// Learns the rule from cases whose ids are known to be entries.
+    fn calibrate_checked<'c>(mut self, cases: impl Iterator<Item = &'c FaqCase>) -> Result<Self> {
+        let mut samples = Vec::new();
+        for case in cases {
+            let normalized = self.normalizer.normalize(&case.text);
+            let mut query = Vec::new();
+            self.query_into(&normalized, &mut query);
+            // `score` leaves the text score at 0: the rule being learned
+            // supplies its own.
+            let (_, evidence) = self.with_scratch(|s| self.score(&query, &[], 1, s));
+            samples.push(Sample {
+                evidence: evidence.unwrap_or_default(),
+                query,
+                none: case.expected.is_none(),
+            });
+        }
+        self.rule = NoMatchRule::calibrate(&samples, self.featurizer.dim())?;
+        Ok(self)
     }
 
     /// Scores entries for a query vector (at most `QUERY_FEATURES` long)

@@ -35,7 +35,14 @@ impl FaqCase {
     /// Reads a JSONL file of cases, naming the file, line and column of
     /// anything wrong. Other fields (`id`, `lang`) are ignored.
     pub fn load(path: impl AsRef<Path>) -> Result<Vec<FaqCase>> {
-        let path = path.as_ref();
+        Ok(Self::load_numbered(path.as_ref())?
+            .into_iter()
+            .map(|(_, case)| case)
+            .collect())
+    }
+
+    /// [`load`](Self::load), each case with its 1-based line number.
+    pub(super) fn load_numbered(path: &Path) -> Result<Vec<(u64, FaqCase)>> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut cases = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -52,7 +59,7 @@ impl FaqCase {
             if case.text.trim().is_empty() {
                 return Err(bad("empty `text`".into()));
             }
-            cases.push(case);
+            cases.push((i as u64 + 1, case));
         }
         Ok(cases)
     }
