@@ -328,6 +328,10 @@ pub struct Featurizer {
     cache_ids: Vec<u32>,
     cache_words: Vec<String>,
     seen: WordCache,
+    /// Identifies what this featurizer computes (settings, feature names
+    /// and subword mapping), so a consumer can check that ids it was built
+    /// on mean the same features here.
+    fingerprint: u64,
 }
 
 /// Features of words met at prediction time that are not in the
@@ -469,7 +473,20 @@ impl Featurizer {
                 }
             }
         }
+        let fingerprint = {
+            let mut h = FxHasher::default();
+            h.write(format!("{config:?}").as_bytes());
+            for name in &vocab.names {
+                h.write(name.as_bytes());
+                h.write_u8(0);
+            }
+            for &id in &subword_features {
+                h.write_u32(id);
+            }
+            h.finish()
+        };
         let mut f = Featurizer {
+            fingerprint,
             config,
             tokenizer,
             names: vocab.names,
@@ -612,10 +629,30 @@ impl Featurizer {
         sorted: bool,
         f: impl FnOnce(&[(u32, f32)]) -> R,
     ) -> R {
+        let transliterate = self.config.transliterate;
+        self.with_term_frequencies_as(normalized, sorted, transliterate, f)
+    }
+
+    /// [`with_term_frequencies`](Self::with_term_frequencies), with the
+    /// Arabizi transliteration on or off whatever the settings say: the FAQ
+    /// counts its own phrasings as written but reads queries both ways.
+    pub(crate) fn with_term_frequencies_as<R>(
+        &self,
+        normalized: &str,
+        sorted: bool,
+        transliterate: bool,
+        f: impl FnOnce(&[(u32, f32)]) -> R,
+    ) -> R {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.count_in(normalized, sorted, &mut scratch, f),
+            Ok(mut scratch) => self.count_in(normalized, sorted, transliterate, &mut scratch, f),
             // Only when `f` itself featurizes on this thread: a fresh table.
-            Err(_) => self.count_in(normalized, sorted, &mut Scratch::default(), f),
+            Err(_) => self.count_in(
+                normalized,
+                sorted,
+                transliterate,
+                &mut Scratch::default(),
+                f,
+            ),
         })
     }
 
@@ -623,6 +660,7 @@ impl Featurizer {
         &self,
         normalized: &str,
         sorted: bool,
+        transliterate: bool,
         s: &mut Scratch,
         f: impl FnOnce(&[(u32, f32)]) -> R,
     ) -> R {
@@ -653,9 +691,7 @@ impl Featurizer {
             }
         };
         self.visit_ids(normalized, word, &mut visit);
-        if self.config.transliterate
-            && let Some(t) = arabizi_to_arabic(normalized)
-        {
+        if transliterate && let Some(t) = arabizi_to_arabic(normalized) {
             self.visit_ids(&t, word, &mut visit);
         }
         if sorted {
@@ -670,7 +706,7 @@ impl Featurizer {
         if saturated {
             // One feature occurred 65,535 times or more (a pasted book):
             // count that message exactly the slow way.
-            return f(&self.term_frequencies_by_sorting(normalized));
+            return f(&self.term_frequencies_by_sorting(normalized, transliterate));
         }
         f(tf)
     }
@@ -679,14 +715,12 @@ impl Featurizer {
     /// [`with_term_frequencies`](Self::with_term_frequencies), by sorting all
     /// raw ids, with no bound on counts; for messages whose repeats overflow
     /// the per-thread table.
-    fn term_frequencies_by_sorting(&self, normalized: &str) -> SparseVec {
+    fn term_frequencies_by_sorting(&self, normalized: &str, transliterate: bool) -> SparseVec {
         let mut ids: Vec<u32> = Vec::new();
         let mut word = Vec::new();
         let mut push = |id| ids.push(id);
         self.visit_ids(normalized, &mut word, &mut push);
-        if self.config.transliterate
-            && let Some(t) = arabizi_to_arabic(normalized)
-        {
+        if transliterate && let Some(t) = arabizi_to_arabic(normalized) {
             self.visit_ids(&t, &mut word, &mut push);
         }
         sort_ids(&mut ids, self.names.len());
@@ -771,6 +805,12 @@ impl Featurizer {
             vocab,
             &self.cache_words,
         )
+    }
+
+    /// Identifies the settings, feature names and subword mapping: two
+    /// featurizers with the same fingerprint give every text the same ids.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub(crate) fn vocabulary(&self) -> Vocabulary {
@@ -997,13 +1037,13 @@ mod tests {
             flood.as_str(),
             "thank you so much",
         ] {
-            let want = f.term_frequencies_by_sorting(text);
+            let want = f.term_frequencies_by_sorting(text, true);
             assert_eq!(f.term_frequencies(text), want);
             let mut unsorted = f.with_term_frequencies(text, false, |tf| tf.to_vec());
             unsorted.sort_by_key(|p| p.0);
             assert_eq!(unsorted, want);
         }
-        let thank = f.term_frequencies_by_sorting(&flood);
+        let thank = f.term_frequencies_by_sorting(&flood, true);
         assert!(thank.iter().any(|&(_, t)| t > 1.0 + (65_535f32).ln()));
         // Nested use on one thread falls back to a fresh table.
         let nested = f.with_term_frequencies("radar radar", true, |outer| {

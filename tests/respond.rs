@@ -194,6 +194,59 @@ fn one_responder_serves_many_threads_with_the_same_answers() {
     }
 }
 
+/// The shipped responder counts a message once for the classifier and the
+/// FAQ (`FaqIndex::load_for`); a responder over an FAQ that counts on its
+/// own must give the same responses, to float rounding in the score.
+#[test]
+fn counting_once_answers_as_counting_twice() {
+    use mujib::{Classifier, FaqIndex, ResponderConfig};
+    let r = root();
+    let classifier = Classifier::load(r.join("models/mujib.model")).unwrap();
+    let separate = FaqIndex::load_calibrated(
+        r.join("data/faq.jsonl"),
+        classifier.normalizer(),
+        r.join("data/faq_calibration.jsonl"),
+    )
+    .unwrap();
+    let twice = Responder::new(
+        classifier,
+        separate,
+        REPLIES.clone(),
+        ResponderConfig::default(),
+    )
+    .unwrap();
+    let mut texts: Vec<String> = FaqCase::load(r.join("data/faq_test.jsonl"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.text)
+        .collect();
+    texts.extend(
+        [
+            "3ndi mo5alfa radar kaif adfa3ha",
+            "ابي اجدد الهويه ✨ plz",
+            "",
+            "🙏🙏",
+        ]
+        .map(String::from),
+    );
+    let mut answered = 0;
+    for t in &texts {
+        let (a, b) = (RESPONDER.respond(t), twice.respond(t));
+        assert_eq!(a.faq_id, b.faq_id, "{t}");
+        assert_eq!(
+            (&a.label, &a.reply, a.urgent),
+            (&b.label, &b.reply, b.urgent),
+            "{t}"
+        );
+        assert!((a.confidence - b.confidence).abs() < 1e-5, "{t}");
+        if let (Some(x), Some(y)) = (a.faq_score, b.faq_score) {
+            assert!((x - y).abs() < 1e-4, "{t}: {x} vs {y}");
+            answered += 1;
+        }
+    }
+    assert!(answered > 250, "only {answered} answered");
+}
+
 #[test]
 fn calibration_file_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

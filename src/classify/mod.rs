@@ -414,6 +414,14 @@ impl Classifier {
             .with_term_frequencies(normalized, false, |tf| self.predict_tf(tf, false))
     }
 
+    /// [`predict`](Self::predict) for term frequencies counted by a
+    /// featurizer whose ids extend this classifier's (the FAQ's, see
+    /// [`FaqIndex::load_for`](crate::FaqIndex::load_for)); ids past the
+    /// classifier's own are ignored.
+    pub(crate) fn predict_counted(&self, tf: &[(u32, f32)]) -> Prediction {
+        self.predict_tf(tf, false)
+    }
+
     fn predict_tf(&self, tf: &[(u32, f32)], explain: bool) -> Prediction {
         let l = self.head.n_labels();
         let mut acc = [0.0f32; 16];

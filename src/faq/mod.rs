@@ -7,14 +7,13 @@
 //! a small bonus. Arabizi is also transliterated to Arabic script so it can
 //! reach entries phrased only in Arabic.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::features::{FeatureConfig, Featurizer, select_vocabulary};
+use crate::features::{FeatureConfig, Featurizer, SparseVec, Vocabulary, select_vocabulary};
 use crate::normalize::Normalizer;
 pub use crate::tokenize::arabizi_to_arabic;
 
@@ -105,6 +104,12 @@ pub struct FaqIndex {
     /// phrasing -> entry
     owner: Vec<u32>,
     label_weight: f32,
+    /// The FAQ's idf of each of `featurizer`'s features, 0 for features no
+    /// phrasing has (the classifier's own, when the featurizer is shared).
+    weights: Vec<f32>,
+    /// Fingerprint of the classifier featurizer this index's ids extend,
+    /// if any (see [`FaqIndex::load_for`]).
+    base: Option<u64>,
     /// Distinct entry labels, and each entry's position in it, so the label
     /// bonus costs a table lookup per entry instead of string compares.
     labels: Vec<String>,
@@ -128,19 +133,47 @@ impl FaqIndex {
         normalizer: &Normalizer,
         calibration: impl AsRef<Path>,
     ) -> Result<Self> {
-        Self::build(read_entries(path.as_ref())?, normalizer)?.calibrate_from(calibration)
+        Self::build(read_entries(path.as_ref())?, normalizer, None)?.calibrate_from(calibration)
+    }
+
+    /// Reads `faq.jsonl` into the index a [`Responder`](crate::Responder)
+    /// uses with `classifier`: its normalizer, and feature ids that extend
+    /// the classifier's, so a message is counted once for both (when the
+    /// classifier's settings cover the FAQ's words and 3–4-grams; otherwise
+    /// the index counts its own). The no-match rule is learned from the
+    /// cases in `calibration` when given, else from the FAQ itself.
+    pub fn load_for(
+        path: impl AsRef<Path>,
+        classifier: &crate::Classifier,
+        calibration: Option<&Path>,
+    ) -> Result<Self> {
+        let entries = read_entries(path.as_ref())?;
+        let normalizer = classifier.normalizer();
+        let index = Self::build(entries, normalizer, Some(classifier.featurizer()))?;
+        match calibration {
+            Some(cases) => index.calibrate_from(cases),
+            None => {
+                let rule = NoMatchRule::learn(&index.entries, normalizer)?;
+                Ok(Self { rule, ..index })
+            }
+        }
     }
 
     /// Builds the index from entries and learns its no-match rule from
     /// them (see [`NoMatchRule`]).
     pub fn new(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
-        let mut index = Self::build(entries, normalizer)?;
+        let mut index = Self::build(entries, normalizer, None)?;
         index.rule = NoMatchRule::learn(&index.entries, normalizer)?;
         Ok(index)
     }
 
-    /// The index alone, with the fallback no-match rule.
-    fn build(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
+    /// The index alone, with the fallback no-match rule; its feature ids
+    /// extend `base`'s when given and compatible.
+    fn build(
+        entries: Vec<FaqEntry>,
+        normalizer: &Normalizer,
+        base: Option<&Featurizer>,
+    ) -> Result<Self> {
         if entries.is_empty() {
             return Err(Error::param("faq", "no entries"));
         }
@@ -161,40 +194,44 @@ impl FaqIndex {
                 owner.push(k as u32);
             }
         }
-        let config = FeatureConfig {
-            words: true,
-            // Off: with bigrams the FAQ test set scored top-1 0.878 and
-            // no-match recall 0.646, without them 0.881 and 0.708 (same
-            // precision), and queries ran 30% faster. A paraphrase rarely
-            // keeps the phrasing's word pairs.
-            bigrams: false,
-            subwords: false,
-            char_ngrams: true,
-            // 3–4, as the classifier uses. On the calibration set's 300
-            // answerable messages (top-1 / MRR): 3–4 0.857 / 0.917, 3–5
-            // 0.840 / 0.906, 4–5 0.847 / 0.909; 3–4 also has the fewest
-            // features per query. A 3-gram keeps the three-letter Arabic
-            // root, so "اعتراض" still reaches "اعترض".
-            char_min: 3,
-            char_max: 4,
-            min_df: 1,
-            max_features: usize::MAX,
-            // `search` appends the transliteration to the query itself.
-            transliterate: false,
-        };
+        let config = faq_features();
         let ids: Vec<usize> = owner.iter().map(|&o| o as usize).collect();
         let vocab = select_vocabulary(&config, None, &texts, &ids, entries.len());
         // Numbered most frequent first, so the spans and posting lists of
         // the n-grams most queries share sit together and stay in cache: a
         // query was bound by one cache miss per feature on the postings.
         let vocab = vocab.most_frequent_first();
-        let featurizer = Featurizer::new(config, None, vocab, &[])?;
+        let (featurizer, weights, base) = match base.filter(|b| covers(b.config(), &config)) {
+            Some(b) => {
+                let (featurizer, weights) = joint_featurizer(b, vocab)?;
+                (featurizer, weights, Some(b.fingerprint()))
+            }
+            None => {
+                let weights = vocab.idf.clone();
+                // Queries are read as written and, when Arabizi, also
+                // transliterated; phrasings are counted as written.
+                let config = FeatureConfig {
+                    transliterate: true,
+                    ..config
+                };
+                (Featurizer::new(config, None, vocab, &[])?, weights, None)
+            }
+        };
         let mut postings = vec![Vec::new(); featurizer.dim()];
         // Features in a large share of phrasings (the n-gram " ال") carry
         // almost no weight after idf but would make every lookup walk a long
         // list; leaving them out keeps matching fast with thousands of entries.
         let mut df = vec![0usize; featurizer.dim()];
-        let vectors: Vec<_> = texts.iter().map(|t| featurizer.featurize(t)).collect();
+        let vectors: Vec<SparseVec> = texts
+            .iter()
+            .map(|t| {
+                featurizer.with_term_frequencies_as(t, true, false, |tf| {
+                    let mut v = Vec::new();
+                    weigh(tf, &weights, &mut v);
+                    v
+                })
+            })
+            .collect();
         for v in &vectors {
             for &(j, _) in v {
                 df[j as usize] += 1;
@@ -272,6 +309,8 @@ impl FaqIndex {
             featurizer,
             postings,
             owner,
+            weights,
+            base,
             rule: NoMatchRule::fallback(),
             label_weight: DEFAULT_LABEL_WEIGHT,
         })
@@ -341,14 +380,7 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> FaqLookup {
-        let (mut matches, evidence) = self.probe(normalized, label_probs, k.max(1));
-        let no_match_probability = self.rule.probability(evidence.as_ref());
-        matches.truncate(k);
-        FaqLookup {
-            no_match: no_match_probability >= self.rule.threshold,
-            no_match_probability,
-            matches,
-        }
+        self.with_counts(normalized, |tf| self.lookup_counted(tf, label_probs, k))
     }
 
     /// The best `k` entries and the best one's evidence.
@@ -358,9 +390,20 @@ impl FaqIndex {
         label_probs: &[(&str, f32)],
         k: usize,
     ) -> (Vec<FaqMatch>, Option<Evidence>) {
+        self.with_counts(normalized, |tf| self.probe_counted(tf, label_probs, k))
+    }
+
+    /// [`probe`](Self::probe) for a message already counted by
+    /// [`with_counts`](Self::with_counts).
+    fn probe_counted(
+        &self,
+        tf: &[(u32, f32)],
+        label_probs: &[(&str, f32)],
+        k: usize,
+    ) -> (Vec<FaqMatch>, Option<Evidence>) {
         self.with_scratch(|scratch| {
             let mut x = std::mem::take(&mut scratch.query);
-            self.query_into(normalized, &mut x);
+            self.query_from(tf, &mut x);
             let (found, mut evidence) = self.score(&x, label_probs, k, scratch);
             if let Some(e) = evidence.as_mut() {
                 e.text = self.rule.text_score(&x);
@@ -368,6 +411,40 @@ impl FaqIndex {
             scratch.query = x;
             (found, evidence)
         })
+    }
+
+    /// Calls `f` with a normalized message's features and their sublinear
+    /// term frequencies, as written and, when Arabizi, also transliterated.
+    /// An index built by [`load_for`](Self::load_for) counts with the
+    /// classifier's ids, so the [`Responder`](crate::Responder) counts a
+    /// message once and hands the same counts to both.
+    pub(crate) fn with_counts<R>(&self, normalized: &str, f: impl FnOnce(&[(u32, f32)]) -> R) -> R {
+        self.featurizer
+            .with_term_frequencies_as(normalized, false, true, f)
+    }
+
+    /// Whether this index counts messages exactly as `featurizer` does
+    /// (see [`load_for`](Self::load_for)).
+    pub(crate) fn counts_like(&self, featurizer: &Featurizer) -> bool {
+        self.base == Some(featurizer.fingerprint())
+    }
+
+    /// [`lookup_normalized`](Self::lookup_normalized) for a message already
+    /// counted by [`with_counts`](Self::with_counts).
+    pub(crate) fn lookup_counted(
+        &self,
+        tf: &[(u32, f32)],
+        label_probs: &[(&str, f32)],
+        k: usize,
+    ) -> FaqLookup {
+        let (mut matches, evidence) = self.probe_counted(tf, label_probs, k.max(1));
+        let no_match_probability = self.rule.probability(evidence.as_ref());
+        matches.truncate(k);
+        FaqLookup {
+            no_match: no_match_probability >= self.rule.threshold,
+            no_match_probability,
+            matches,
+        }
     }
 
     /// Runs `f` with this thread's scratch buffers.
@@ -384,16 +461,16 @@ impl FaqIndex {
         })
     }
 
-    /// The query vector of a normalized message into `x`: its tf-idf
-    /// features, Arabizi also read as Arabic, unsorted, at most
-    /// `QUERY_FEATURES` of them.
+    /// The query vector of a normalized message into `x` (see
+    /// [`query_from`](Self::query_from)).
     fn query_into(&self, normalized: &str, x: &mut Vec<(u32, f32)>) {
-        let query = match arabizi_to_arabic(normalized) {
-            Some(t) => Cow::Owned(format!("{normalized} {t}")),
-            None => Cow::Borrowed(normalized),
-        };
-        // Unsorted: scoring needs no id order.
-        self.featurizer.featurize_into(&query, false, x);
+        self.with_counts(normalized, |tf| self.query_from(tf, x));
+    }
+
+    /// The query vector of counted features into `x`: their tf-idf over
+    /// the FAQ's features, unsorted, at most `QUERY_FEATURES` of them.
+    fn query_from(&self, tf: &[(u32, f32)], x: &mut Vec<(u32, f32)>) {
+        weigh(tf, &self.weights, x);
         // Only the query's heaviest features are looked up: the light ones
         // are common n-grams whose long posting lists cost most and move a
         // cosine least.
@@ -643,6 +720,91 @@ pub struct FaqLookup {
     pub no_match: bool,
 }
 
+/// The FAQ's features: words and character 3–4-grams, no bigrams or
+/// subwords, every feature any phrasing has.
+fn faq_features() -> FeatureConfig {
+    FeatureConfig {
+        words: true,
+        // Off: with bigrams the FAQ test set scored top-1 0.878 and
+        // no-match recall 0.646, without them 0.881 and 0.708 (same
+        // precision), and queries ran 30% faster. A paraphrase rarely
+        // keeps the phrasing's word pairs.
+        bigrams: false,
+        subwords: false,
+        char_ngrams: true,
+        // 3–4, as the classifier uses. On the calibration set's 300
+        // answerable messages (top-1 / MRR): 3–4 0.857 / 0.917, 3–5
+        // 0.840 / 0.906, 4–5 0.847 / 0.909; 3–4 also has the fewest
+        // features per query. A 3-gram keeps the three-letter Arabic
+        // root, so "اعتراض" still reaches "اعترض".
+        char_min: 3,
+        char_max: 4,
+        min_df: 1,
+        max_features: usize::MAX,
+        transliterate: false,
+    }
+}
+
+/// Whether a featurizer with settings `base` extracts every feature the
+/// FAQ's settings `faq` do (more is fine: the FAQ gives the rest weight 0)
+/// and transliterates Arabizi, as FAQ queries need.
+fn covers(base: &FeatureConfig, faq: &FeatureConfig) -> bool {
+    base.transliterate
+        && (base.words || !faq.words)
+        && (base.bigrams || !faq.bigrams)
+        && (!faq.char_ngrams
+            || (base.char_ngrams && base.char_min <= faq.char_min && base.char_max >= faq.char_max))
+}
+
+/// `base` extended with the FAQ's features it lacks, numbered after its
+/// own, and the FAQ's idf of every feature of the result (0 for `base`'s
+/// features that no phrasing has). Ids below `base.dim()` keep their
+/// meaning, so one count of a message serves the classifier and the FAQ.
+fn joint_featurizer(base: &Featurizer, faq: Vocabulary) -> Result<(Featurizer, Vec<f32>)> {
+    let mut vocab = base.vocabulary();
+    let mut weights = vec![0.0; vocab.names.len()];
+    let known: FxHashMap<&str, usize> = vocab
+        .names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| (n.as_str(), j))
+        .collect();
+    let mut extra = Vec::new();
+    for (name, idf) in faq.names.into_iter().zip(faq.idf) {
+        match known.get(name.as_str()) {
+            Some(&j) => weights[j] = idf,
+            None => extra.push((name, idf)),
+        }
+    }
+    for (name, idf) in extra {
+        vocab.names.push(name);
+        vocab.idf.push(idf);
+        weights.push(idf);
+    }
+    Ok((base.with_vocabulary(vocab)?, weights))
+}
+
+/// tf × the FAQ's idf of each counted feature, L2-normalized, into `out`
+/// (cleared first); features the FAQ does not have are dropped.
+fn weigh(tf: &[(u32, f32)], weights: &[f32], out: &mut SparseVec) {
+    out.clear();
+    let mut norm = 0.0f32;
+    for &(j, t) in tf {
+        let w = weights.get(j as usize).copied().unwrap_or(0.0);
+        if w > 0.0 {
+            let v = t * w;
+            norm += v * v;
+            out.push((j, v));
+        }
+    }
+    let norm = norm.sqrt();
+    if norm > 0.0 {
+        for (_, v) in out.iter_mut() {
+            *v /= norm;
+        }
+    }
+}
+
 /// How many of a query's features are looked up (the heaviest by tf-idf).
 const QUERY_FEATURES: usize = 160;
 /// How many postings a feature keeps (the heaviest). Small FAQs never reach
@@ -877,6 +1039,33 @@ mod tests {
             .unwrap()
             .calibrate_from(root.join("data/faq_calibration.jsonl"))
             .unwrap()
+    }
+
+    #[test]
+    fn load_for_extends_the_classifiers_ids() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let clf = crate::Classifier::load(root.join("models/mujib.model")).unwrap();
+        let base = clf.featurizer();
+        let faq = root.join("data/faq.jsonl");
+        let cases = root.join("data/faq_calibration.jsonl");
+        let shared = FaqIndex::load_for(&faq, &clf, Some(&cases)).unwrap();
+        assert!(shared.counts_like(base));
+        assert!(shared.featurizer.dim() > base.dim());
+        for j in (0..base.dim() as u32).step_by(97) {
+            assert_eq!(shared.featurizer.name(j), base.name(j));
+        }
+        // The classifier's subword features are no FAQ feature.
+        let subword = (0..base.dim() as u32).find(|&j| base.name(j).starts_with("s:"));
+        assert_eq!(subword.map(|j| shared.weights[j as usize]), Some(0.0));
+        let own = FaqIndex::load(&faq, clf.normalizer()).unwrap();
+        assert!(!own.counts_like(base));
+        // A classifier without 3-grams cannot count for the FAQ.
+        let narrow = FeatureConfig {
+            char_min: 4,
+            ..base.config().clone()
+        };
+        assert!(!covers(&narrow, &faq_features()));
+        assert!(covers(base.config(), &faq_features()));
     }
 
     #[test]

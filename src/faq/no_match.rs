@@ -334,7 +334,7 @@ impl NoMatchRule {
                 }
                 kept.push(entry);
             }
-            let index = FaqIndex::build(kept, normalizer)?;
+            let index = FaqIndex::build(kept, normalizer, None)?;
             for (q, unanswerable) in queries {
                 let (_, evidence) = index.probe(&normalizer.normalize(q), &[], 1);
                 rows.push(evidence.unwrap_or_default());
