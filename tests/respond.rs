@@ -229,22 +229,33 @@ fn counting_once_answers_as_counting_twice() {
         ]
         .map(String::from),
     );
-    let mut answered = 0;
+    let (mut answered, mut at_the_cut) = (0, 0);
     for t in &texts {
         let (a, b) = (RESPONDER.respond(t), twice.respond(t));
-        assert_eq!(a.faq_id, b.faq_id, "{t}");
-        assert_eq!(
-            (&a.label, &a.reply, a.urgent),
-            (&b.label, &b.reply, b.urgent),
-            "{t}"
-        );
+        assert_eq!(a.label, b.label, "{t}");
+        assert_eq!(a.urgent, b.urgent, "{t}");
         assert!((a.confidence - b.confidence).abs() < 1e-5, "{t}");
+        // The two no-match rules are learned over differently numbered
+        // features, so their sums run in another order: a message whose
+        // no-match probability sits on the cut may fall either side.
+        let (pa, pb) = (
+            RESPONDER.faq_lookup(t, 1).no_match_probability,
+            twice.faq_lookup(t, 1).no_match_probability,
+        );
+        assert!((pa - pb).abs() < 1e-3, "{t}: {pa} vs {pb}");
+        if (pa - RESPONDER.faq().threshold()).abs() < 1e-3 && a.faq_id != b.faq_id {
+            at_the_cut += 1;
+            continue;
+        }
+        assert_eq!(a.faq_id, b.faq_id, "{t}");
+        assert_eq!(a.reply, b.reply, "{t}");
         if let (Some(x), Some(y)) = (a.faq_score, b.faq_score) {
             assert!((x - y).abs() < 1e-4, "{t}: {x} vs {y}");
             answered += 1;
         }
     }
     assert!(answered > 250, "only {answered} answered");
+    assert!(at_the_cut <= 2, "{at_the_cut} messages differ at the cut");
 }
 
 #[test]

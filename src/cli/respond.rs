@@ -176,6 +176,12 @@ pub fn run_faq_eval(a: FaqEvalArgs) -> anyhow::Result<ExitCode> {
                 rule.threshold
             )?;
         }
+        if let Some(auc) = rule.auc {
+            writeln!(
+                out,
+                "cross-validated AUC on the calibration messages {auc:.4}"
+            )?;
+        }
         writeln!(
             out,
             "no-match cut  top1(answerable)  no-match P  no-match R"

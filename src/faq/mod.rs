@@ -107,6 +107,11 @@ pub struct FaqIndex {
     /// The FAQ's idf of each of `featurizer`'s features, 0 for features no
     /// phrasing has (the classifier's own, when the featurizer is shared).
     weights: Vec<f32>,
+    /// Each feature's position in the FAQ's own vocabulary (most frequent
+    /// first): ties among a query's heaviest features are broken by it, so
+    /// an index gives the same answers whether its ids extend the
+    /// classifier's or are its own.
+    faq_rank: Vec<u32>,
     /// Fingerprint of the classifier featurizer this index's ids extend,
     /// if any (see [`FaqIndex::load_for`]).
     base: Option<u64>,
@@ -139,7 +144,7 @@ impl FaqIndex {
     /// Reads `faq.jsonl` into the index a [`Responder`](crate::Responder)
     /// uses with `classifier`: its normalizer, and feature ids that extend
     /// the classifier's, so a message is counted once for both (when the
-    /// classifier's settings cover the FAQ's words and 3–4-grams; otherwise
+    /// classifier's settings cover the FAQ's words and 4-grams; otherwise
     /// the index counts its own). The no-match rule is learned from the
     /// cases in `calibration` when given, else from the FAQ itself.
     pub fn load_for(
@@ -201,22 +206,29 @@ impl FaqIndex {
         // the n-grams most queries share sit together and stay in cache: a
         // query was bound by one cache miss per feature on the postings.
         let vocab = vocab.most_frequent_first();
-        let (featurizer, weights, base) = match base.filter(|b| covers(b.config(), &config)) {
-            Some(b) => {
-                let (featurizer, weights) = joint_featurizer(b, vocab)?;
-                (featurizer, weights, Some(b.fingerprint()))
-            }
-            None => {
-                let weights = vocab.idf.clone();
-                // Queries are read as written and, when Arabizi, also
-                // transliterated; phrasings are counted as written.
-                let config = FeatureConfig {
-                    transliterate: true,
-                    ..config
-                };
-                (Featurizer::new(config, None, vocab, &[])?, weights, None)
-            }
-        };
+        let (featurizer, weights, faq_rank, base) =
+            match base.filter(|b| covers(b.config(), &config)) {
+                Some(b) => {
+                    let (featurizer, weights, rank) = joint_featurizer(b, vocab)?;
+                    (featurizer, weights, rank, Some(b.fingerprint()))
+                }
+                None => {
+                    let weights = vocab.idf.clone();
+                    let rank = (0..weights.len() as u32).collect();
+                    // Queries are read as written and, when Arabizi, also
+                    // transliterated; phrasings are counted as written.
+                    let config = FeatureConfig {
+                        transliterate: true,
+                        ..config
+                    };
+                    (
+                        Featurizer::new(config, None, vocab, &[])?,
+                        weights,
+                        rank,
+                        None,
+                    )
+                }
+            };
         let mut postings = vec![Vec::new(); featurizer.dim()];
         // Features in a large share of phrasings (the n-gram " ال") carry
         // almost no weight after idf but would make every lookup walk a long
@@ -245,7 +257,7 @@ impl FaqIndex {
                 }
             }
         }
-        cap_postings(&mut postings);
+        cap_postings(&mut postings, MAX_PHRASING_POSTINGS);
         // Each entry's centroid (the normalized sum of its phrasings) holds
         // the vocabulary of all of them at once, which helps paraphrases
         // that share a word with one phrasing and a word with another.
@@ -266,7 +278,7 @@ impl FaqIndex {
                 }
             }
         }
-        cap_postings(&mut centroid_postings);
+        cap_postings(&mut centroid_postings, MAX_CENTROID_POSTINGS);
         let total: usize = postings
             .iter()
             .chain(&centroid_postings)
@@ -310,6 +322,7 @@ impl FaqIndex {
             postings,
             owner,
             weights,
+            faq_rank,
             base,
             rule: NoMatchRule::fallback(),
             label_weight: DEFAULT_LABEL_WEIGHT,
@@ -404,9 +417,12 @@ impl FaqIndex {
         self.with_scratch(|scratch| {
             let mut x = std::mem::take(&mut scratch.query);
             self.query_from(tf, &mut x);
+            // The wording is read whole; only the lookups are cut short.
+            let text = self.rule.text_score(&x);
+            self.keep_heaviest(&mut x);
             let (found, mut evidence) = self.score(&x, label_probs, k, scratch);
             if let Some(e) = evidence.as_mut() {
-                e.text = self.rule.text_score(&x);
+                e.text = text;
             }
             scratch.query = x;
             (found, evidence)
@@ -468,15 +484,20 @@ impl FaqIndex {
     }
 
     /// The query vector of counted features into `x`: their tf-idf over
-    /// the FAQ's features, unsorted, at most `QUERY_FEATURES` of them.
+    /// the FAQ's features, unsorted, all of them (see
+    /// [`keep_heaviest`](Self::keep_heaviest)).
     fn query_from(&self, tf: &[(u32, f32)], x: &mut Vec<(u32, f32)>) {
         weigh(tf, &self.weights, x);
-        // Only the query's heaviest features are looked up: the light ones
-        // are common n-grams whose long posting lists cost most and move a
-        // cosine least.
+    }
+
+    /// Keeps the query's `QUERY_FEATURES` heaviest features, the ones looked
+    /// up: the light ones are common n-grams whose long posting lists cost
+    /// most and move a cosine least.
+    fn keep_heaviest(&self, x: &mut Vec<(u32, f32)>) {
         if x.len() > QUERY_FEATURES {
+            let rank = |j: u32| self.faq_rank.get(j as usize).copied().unwrap_or(u32::MAX);
             x.select_nth_unstable_by(QUERY_FEATURES, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+                b.1.total_cmp(&a.1).then_with(|| rank(a.0).cmp(&rank(b.0)))
             });
             x.truncate(QUERY_FEATURES);
         }
@@ -528,9 +549,11 @@ impl FaqIndex {
             let normalized = self.normalizer.normalize(&case.text);
             let mut query = Vec::new();
             self.query_into(&normalized, &mut query);
+            let mut lookups = query.clone();
+            self.keep_heaviest(&mut lookups);
             // `score` leaves the text score at 0: the rule being learned
             // supplies its own.
-            let (_, evidence) = self.with_scratch(|s| self.score(&query, &[], 1, s));
+            let (_, evidence) = self.with_scratch(|s| self.score(&lookups, &[], 1, s));
             samples.push(Sample {
                 evidence: evidence.unwrap_or_default(),
                 query,
@@ -720,7 +743,7 @@ pub struct FaqLookup {
     pub no_match: bool,
 }
 
-/// The FAQ's features: words and character 3–4-grams, no bigrams or
+/// The FAQ's features: words and character 4-grams, no bigrams or
 /// subwords, every feature any phrasing has.
 fn faq_features() -> FeatureConfig {
     FeatureConfig {
@@ -732,12 +755,15 @@ fn faq_features() -> FeatureConfig {
         bigrams: false,
         subwords: false,
         char_ngrams: true,
-        // 3–4, as the classifier uses. On the calibration set's 300
-        // answerable messages (top-1 / MRR): 3–4 0.857 / 0.917, 3–5
-        // 0.840 / 0.906, 4–5 0.847 / 0.909; 3–4 also has the fewest
-        // features per query. A 3-gram keeps the three-letter Arabic
-        // root, so "اعتراض" still reaches "اعترض".
-        char_min: 3,
+        // 4-grams alone. Against 3–5 and 4–5 (calibration set, 300
+        // answerable messages, top-1 / MRR: 3–4 0.857 / 0.917, 3–5
+        // 0.840 / 0.906, 4–5 0.847 / 0.909) 3–4 won while every query
+        // feature was looked up; once only the heaviest are (see
+        // `QUERY_FEATURES`), 4-grams and words give the same top-1 and
+        // no-match AUC with far fewer features. A 3-gram was kept for the
+        // three-letter Arabic root, but the root's 4-grams with a prefix or
+        // suffix letter ("اعتر", "عترا") carry most of it.
+        char_min: 4,
         char_max: 4,
         min_df: 1,
         max_features: usize::MAX,
@@ -757,12 +783,16 @@ fn covers(base: &FeatureConfig, faq: &FeatureConfig) -> bool {
 }
 
 /// `base` extended with the FAQ's features it lacks, numbered after its
-/// own, and the FAQ's idf of every feature of the result (0 for `base`'s
-/// features that no phrasing has). Ids below `base.dim()` keep their
+/// own; the FAQ's idf of every feature of the result (0 for `base`'s
+/// features that no phrasing has) and its position in `faq`. Ids below `base.dim()` keep their
 /// meaning, so one count of a message serves the classifier and the FAQ.
-fn joint_featurizer(base: &Featurizer, faq: Vocabulary) -> Result<(Featurizer, Vec<f32>)> {
+fn joint_featurizer(
+    base: &Featurizer,
+    faq: Vocabulary,
+) -> Result<(Featurizer, Vec<f32>, Vec<u32>)> {
     let mut vocab = base.vocabulary();
     let mut weights = vec![0.0; vocab.names.len()];
+    let mut rank = vec![u32::MAX; vocab.names.len()];
     let known: FxHashMap<&str, usize> = vocab
         .names
         .iter()
@@ -770,18 +800,22 @@ fn joint_featurizer(base: &Featurizer, faq: Vocabulary) -> Result<(Featurizer, V
         .map(|(j, n)| (n.as_str(), j))
         .collect();
     let mut extra = Vec::new();
-    for (name, idf) in faq.names.into_iter().zip(faq.idf) {
+    for (i, (name, idf)) in faq.names.into_iter().zip(faq.idf).enumerate() {
         match known.get(name.as_str()) {
-            Some(&j) => weights[j] = idf,
-            None => extra.push((name, idf)),
+            Some(&j) => {
+                weights[j] = idf;
+                rank[j] = i as u32;
+            }
+            None => extra.push((name, idf, i as u32)),
         }
     }
-    for (name, idf) in extra {
+    for (name, idf, i) in extra {
         vocab.names.push(name);
         vocab.idf.push(idf);
         weights.push(idf);
+        rank.push(i);
     }
-    Ok((base.with_vocabulary(vocab)?, weights))
+    Ok((base.with_vocabulary(vocab)?, weights, rank))
 }
 
 /// tf × the FAQ's idf of each counted feature, L2-normalized, into `out`
@@ -805,11 +839,38 @@ fn weigh(tf: &[(u32, f32)], weights: &[f32], out: &mut SparseVec) {
     }
 }
 
-/// How many of a query's features are looked up (the heaviest by tf-idf).
-const QUERY_FEATURES: usize = 160;
-/// How many postings a feature keeps (the heaviest). Small FAQs never reach
-/// it; with thousands of entries it bounds the work of a common feature.
-const MAX_POSTINGS: usize = 32;
+/// How many of a query's features are looked up (the heaviest by tf-idf),
+/// and how many postings each feature keeps in its phrasing and centroid
+/// lists (the heaviest). A query was bound by memory: about four cache
+/// misses per feature, on spans and posting lists megabytes long. Chosen
+/// with the FAQ's features (below) on the calibration set (out-of-fold
+/// no-match AUC, top-1 and MRR of its 300 answerable messages), then timed
+/// with `respond` on the corpus test split:
+///
+/// | n-grams | features | phrasing / centroid postings | AUC | top-1 | MRR | respond |
+/// |---|---:|---|---:|---:|---:|---:|
+/// | 3–4 | 160 | 32 / 32 | 0.895 | 0.857 | 0.916 | 22–29k/s |
+/// | 3–4 | 112 | 16 / 32 | 0.910 | 0.857 | — | 23–34k/s |
+/// | 4 | 112 | 16 / 32 | 0.904 | 0.850 | — | 35–42k/s |
+/// | 4 | 80 | 16 / 32 | 0.901 | 0.850 | 0.911 | 42–48k/s |
+/// | **4** | **64** | **16 / 32** | **0.905** | **0.860** | **0.914** | |
+/// | 4 | 48 | 16 / 32 | 0.896 | 0.833 | 0.899 | |
+/// | 4 | 64 | 12 / 32 | 0.899 | 0.853 | 0.910 | |
+/// | 4 | 64 | 16 / 24 | 0.905 | 0.857 | 0.912 | |
+/// | 3–4 | 64 | 16 / 32 | 0.881 | 0.820 | 0.882 | |
+///
+/// 64 features of 4-grams and words keep what 160 of 3–4-grams gave, at
+/// about a third of the lookups; fewer than that starts to lose entries.
+/// The rule's text score then still read only the looked-up features, and
+/// the FAQ alone rejected 57% of `out_of_scope.jsonl` (69% before); it
+/// now reads the whole message (a cheap dot product), which brought that
+/// back to 65% at AUC 0.905, top-1 0.860, MRR 0.914.
+const QUERY_FEATURES: usize = 64;
+/// See [`QUERY_FEATURES`]. Small FAQs never reach these caps; with
+/// thousands of entries they bound the work of a common feature.
+const MAX_PHRASING_POSTINGS: usize = 16;
+/// See [`QUERY_FEATURES`].
+const MAX_CENTROID_POSTINGS: usize = 32;
 
 /// The entries of an FAQ file, with bad lines reported by number.
 fn read_entries(path: &Path) -> Result<Vec<FaqEntry>> {
@@ -862,12 +923,12 @@ fn prefetch(postings: &[(u32, f32)], from: usize, to: usize) {
     let _ = (postings, from, to);
 }
 
-/// Keeps the `MAX_POSTINGS` heaviest postings of each feature, in id order.
-fn cap_postings(postings: &mut [Vec<(u32, f32)>]) {
+/// Keeps the `max_postings` heaviest postings of each feature, in id order.
+fn cap_postings(postings: &mut [Vec<(u32, f32)>], max_postings: usize) {
     for list in postings {
-        if list.len() > MAX_POSTINGS {
+        if list.len() > max_postings {
             list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            list.truncate(MAX_POSTINGS);
+            list.truncate(max_postings);
             list.sort_by_key(|&(id, _)| id);
         }
         list.shrink_to_fit();
@@ -992,6 +1053,20 @@ mod tests {
     }
 
     #[test]
+    fn auc_counts_pairs_ranked_right() {
+        use super::no_match::auc;
+        assert_eq!(auc(&[0.9, 0.8, 0.2, 0.1], &[true, true, false, false]), 1.0);
+        assert_eq!(auc(&[0.1, 0.2, 0.8, 0.9], &[true, true, false, false]), 0.0);
+        // One of four pairs ranked wrong.
+        assert_eq!(
+            auc(&[0.9, 0.3, 0.5, 0.1], &[true, true, false, false]),
+            0.75
+        );
+        assert_eq!(auc(&[0.5, 0.5], &[true, false]), 0.5);
+        assert_eq!(auc(&[0.5, 0.4], &[true, true]), 0.5);
+    }
+
+    #[test]
     fn best_cut_separates_and_weighs_precision() {
         // Perfectly separable: the cut falls at the lowest unanswerable.
         let probs = [0.9, 0.8, 0.7, 0.3, 0.2, 0.1];
@@ -1059,9 +1134,9 @@ mod tests {
         assert_eq!(subword.map(|j| shared.weights[j as usize]), Some(0.0));
         let own = FaqIndex::load(&faq, clf.normalizer()).unwrap();
         assert!(!own.counts_like(base));
-        // A classifier without 3-grams cannot count for the FAQ.
+        // A classifier without 4-grams cannot count for the FAQ.
         let narrow = FeatureConfig {
-            char_min: 4,
+            char_max: 3,
             ..base.config().clone()
         };
         assert!(!covers(&narrow, &faq_features()));

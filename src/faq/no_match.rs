@@ -133,6 +133,7 @@ impl NoMatchRule {
         rule.precision = Some(precision);
         rule.recall = Some(recall);
         rule.calibration_messages = Some(samples.len());
+        rule.auc = Some(auc(&probs, &none));
         Ok(rule)
     }
 
@@ -143,6 +144,30 @@ impl NoMatchRule {
         };
         self.probability(Some(&e))
     }
+}
+
+/// ROC AUC of `probs` for telling `none` messages from the rest: the share
+/// of (unanswerable, answerable) pairs ranked the right way, ties half.
+pub(super) fn auc(probs: &[f32], none: &[bool]) -> f32 {
+    let mut ranked: Vec<(f32, bool)> = probs.iter().copied().zip(none.iter().copied()).collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Walk groups of equal probability, counting answerable messages seen
+    // so far: each unanswerable one outranks all of them.
+    let (mut below, mut right, mut pairs_ties) = (0.0f64, 0.0f64, 0.0f64);
+    let (mut n_none, mut n_some) = (0.0f64, 0.0f64);
+    for group in ranked.chunk_by(|a, b| a.0 == b.0) {
+        let g_none = group.iter().filter(|r| r.1).count() as f64;
+        let g_some = group.len() as f64 - g_none;
+        right += g_none * below;
+        pairs_ties += g_none * g_some;
+        below += g_some;
+        n_none += g_none;
+        n_some += g_some;
+    }
+    if n_none == 0.0 || n_some == 0.0 {
+        return 0.5;
+    }
+    ((right + 0.5 * pairs_ties) / (n_none * n_some)) as f32
 }
 
 /// Class-balanced logistic regression by full-batch AdaGrad, with an L2
@@ -168,6 +193,7 @@ fn fit(samples: &[&Sample], usable: &[bool]) -> NoMatchRule {
         precision: None,
         recall: None,
         calibration_messages: None,
+        auc: None,
         text_weights: vec![0.0; usable.len()],
     };
     // The evidence is learned on standardized inputs and folded back into
@@ -271,6 +297,11 @@ pub struct NoMatchRule {
     pub precision: Option<f32>,
     /// See `precision`.
     pub recall: Option<f32>,
+    /// Out-of-fold ROC AUC of the no-match probability on the calibration
+    /// messages: how well it ranks unanswerable above answerable whatever
+    /// the cut (`None`: not calibrated).
+    #[serde(default)]
+    pub auc: Option<f32>,
     /// Calibration messages the rule was learned from (`None`: learned
     /// from the FAQ's own phrasings).
     #[serde(default)]
@@ -294,6 +325,7 @@ impl NoMatchRule {
             precision: None,
             recall: None,
             calibration_messages: None,
+            auc: None,
             text_weights: Vec::new(),
         }
     }
@@ -360,6 +392,7 @@ impl NoMatchRule {
             precision: None,
             recall: None,
             calibration_messages: None,
+            auc: None,
             text_weights: Vec::new(),
         };
         for (w, p) in rule.weights.iter_mut().zip(model.params()) {
