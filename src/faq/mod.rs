@@ -13,7 +13,9 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::features::{FeatureConfig, Featurizer, SparseVec, Vocabulary, select_vocabulary};
+use crate::features::{
+    FeatureConfig, Featurizer, SparseVec, Vocabulary, frequent_words, select_vocabulary,
+};
 use crate::normalize::Normalizer;
 pub use crate::tokenize::arabizi_to_arabic;
 
@@ -221,8 +223,12 @@ impl FaqIndex {
                         transliterate: true,
                         ..config
                     };
+                    // The phrasings' own words are what queries repeat most;
+                    // their features are precomputed, as the classifier's
+                    // frequent words are.
+                    let cached = frequent_words(&texts, CACHED_WORDS);
                     (
-                        Featurizer::new(config, None, vocab, &[])?,
+                        Featurizer::new(config, None, vocab, &cached)?,
                         weights,
                         rank,
                         None,
@@ -871,6 +877,9 @@ const QUERY_FEATURES: usize = 64;
 const MAX_PHRASING_POSTINGS: usize = 16;
 /// See [`QUERY_FEATURES`].
 const MAX_CENTROID_POSTINGS: usize = 32;
+/// Words of the phrasings whose features an FAQ counting on its own
+/// precomputes (the most frequent first).
+const CACHED_WORDS: usize = 20_000;
 
 /// The entries of an FAQ file, with bad lines reported by number.
 fn read_entries(path: &Path) -> Result<Vec<FaqEntry>> {
