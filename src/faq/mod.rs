@@ -583,13 +583,10 @@ impl FaqIndex {
         scratch.fit(self.owner.len(), self.entries.len());
         let Scratch {
             phrase,
-            best,
-            centroid,
-            seen,
+            acc,
             touched,
             entries,
             ranges,
-            cover,
             ..
         } = scratch;
         // Every feature's two lists, found first: the span loads are
@@ -624,22 +621,24 @@ impl FaqIndex {
                 *slot += v * w;
             }
             for &(e, w) in &self.postings[b as usize..c as usize] {
-                if !seen[e as usize] {
-                    seen[e as usize] = true;
+                let a = &mut acc[e as usize];
+                if !a.seen {
+                    a.seen = true;
                     entries.push(e);
                 }
-                centroid[e as usize] += v * w;
-                cover[e as usize] += v * v;
+                a.centroid += v * w;
+                a.cover += v * v;
             }
         }
         touched.truncate(n);
         for &q in touched.iter() {
-            let e = self.owner[q as usize] as usize;
-            if !seen[e] {
-                seen[e] = true;
-                entries.push(e as u32);
+            let e = self.owner[q as usize];
+            let a = &mut acc[e as usize];
+            if !a.seen {
+                a.seen = true;
+                entries.push(e);
             }
-            best[e] = best[e].max(phrase[q as usize]);
+            a.best = a.best.max(phrase[q as usize]);
             phrase[q as usize] = 0.0;
         }
         touched.clear();
@@ -667,13 +666,10 @@ impl FaqIndex {
         for e in entries.drain(..) {
             let e = e as usize;
             let p = bonus[self.entry_label[e] as usize];
-            let (b, c) = (best[e], centroid[e]);
+            let a = std::mem::take(&mut acc[e]);
+            let (b, c) = (a.best, a.centroid);
             let s = PHRASE_WEIGHT * b + (1.0 - PHRASE_WEIGHT) * c;
-            let coverage = cover[e] / mass;
-            best[e] = 0.0;
-            centroid[e] = 0.0;
-            cover[e] = 0.0;
-            seen[e] = false;
+            let coverage = a.cover / mass;
             let row = (s + self.label_weight * p, e, s, b, c, coverage);
             if scored.len() < keep || order(&row, &scored[keep - 1]).is_lt() {
                 let at = scored.partition_point(|r| order(r, &row).is_lt());
@@ -951,17 +947,28 @@ fn cap_postings(postings: &mut [Vec<(u32, f32)>], max_postings: usize) {
 struct Scratch {
     /// The query's features, reused between queries.
     query: Vec<(u32, f32)>,
+    /// Per phrasing: its dot product with the query.
     phrase: Vec<f32>,
-    best: Vec<f32>,
-    centroid: Vec<f32>,
-    seen: Vec<bool>,
+    /// Per entry, together so one posting touches one cache line.
+    acc: Vec<EntryScore>,
     touched: Vec<u32>,
     entries: Vec<u32>,
-    /// Per entry: the query's squared weight on features its centroid has.
-    cover: Vec<f32>,
     /// Per query feature: where its phrasing list starts, where its
     /// centroid list starts and ends, and the feature's query weight.
     ranges: Vec<(u32, u32, u32, f32)>,
+}
+
+/// What a query has gathered for one entry.
+#[derive(Debug, Clone, Copy, Default)]
+struct EntryScore {
+    /// Best phrasing's dot product.
+    best: f32,
+    /// Centroid's dot product.
+    centroid: f32,
+    /// The query's squared weight on features the centroid has.
+    cover: f32,
+    /// Whether the entry is in `Scratch::entries` yet.
+    seen: bool,
 }
 
 impl Scratch {
@@ -969,11 +976,8 @@ impl Scratch {
         if self.phrase.len() < phrasings {
             self.phrase.resize(phrasings, 0.0);
         }
-        if self.best.len() < entries {
-            self.best.resize(entries, 0.0);
-            self.centroid.resize(entries, 0.0);
-            self.cover.resize(entries, 0.0);
-            self.seen.resize(entries, false);
+        if self.acc.len() < entries {
+            self.acc.resize(entries, EntryScore::default());
         }
     }
 }
