@@ -17,7 +17,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tokenize::{Tokenizer, arabizi_to_arabic, words};
+use crate::tokenize::{ARABIZI_SCHEME, Tokenizer, arabizi_to_arabic_with, words};
 
 /// Which feature families are extracted, and how many features are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,16 @@ pub struct FeatureConfig {
     /// saved config, so models trained before it keep their features.
     #[serde(default)]
     pub transliterate: bool,
+    /// Which transliteration rules (see
+    /// [`arabizi_to_arabic_with`](crate::tokenize::arabizi_to_arabic_with)).
+    /// 1 when absent from a saved config: the rules models were trained
+    /// with before there was a choice.
+    #[serde(default = "first_arabizi_scheme")]
+    pub arabizi_scheme: u8,
+}
+
+fn first_arabizi_scheme() -> u8 {
+    1
 }
 
 impl Default for FeatureConfig {
@@ -67,6 +77,7 @@ impl Default for FeatureConfig {
             min_df: 2,
             max_features: 80_000,
             transliterate: true,
+            arabizi_scheme: ARABIZI_SCHEME,
         }
     }
 }
@@ -90,6 +101,15 @@ impl FeatureConfig {
         }
         if self.max_features == 0 {
             return Err(Error::param("max_features", "must be positive"));
+        }
+        if !(1..=ARABIZI_SCHEME).contains(&self.arabizi_scheme) {
+            return Err(Error::param(
+                "arabizi_scheme",
+                format!(
+                    "{} is not a known scheme (1..={ARABIZI_SCHEME}); the model may need a newer mujib",
+                    self.arabizi_scheme
+                ),
+            ));
         }
         Ok(())
     }
@@ -254,7 +274,7 @@ pub(crate) fn raw_features(
 ) {
     text_features(config, tokenizer, normalized, f);
     if config.transliterate
-        && let Some(t) = arabizi_to_arabic(normalized)
+        && let Some(t) = arabizi_to_arabic_with(normalized, config.arabizi_scheme)
     {
         text_features(config, tokenizer, &t, f);
     }
@@ -691,7 +711,9 @@ impl Featurizer {
             }
         };
         self.visit_ids(normalized, word, &mut visit);
-        if transliterate && let Some(t) = arabizi_to_arabic(normalized) {
+        if transliterate
+            && let Some(t) = arabizi_to_arabic_with(normalized, self.config.arabizi_scheme)
+        {
             self.visit_ids(&t, word, &mut visit);
         }
         if sorted {
@@ -720,7 +742,9 @@ impl Featurizer {
         let mut word = Vec::new();
         let mut push = |id| ids.push(id);
         self.visit_ids(normalized, &mut word, &mut push);
-        if transliterate && let Some(t) = arabizi_to_arabic(normalized) {
+        if transliterate
+            && let Some(t) = arabizi_to_arabic_with(normalized, self.config.arabizi_scheme)
+        {
             self.visit_ids(&t, &mut word, &mut push);
         }
         sort_ids(&mut ids, self.names.len());
@@ -1121,5 +1145,24 @@ mod tests {
             ..Default::default()
         };
         assert!(none.check().is_err());
+        let future = FeatureConfig {
+            arabizi_scheme: ARABIZI_SCHEME + 1,
+            ..Default::default()
+        };
+        let err = future.check().unwrap_err().to_string();
+        assert!(err.contains("arabizi_scheme"), "{err}");
+    }
+
+    #[test]
+    fn saved_configs_without_a_scheme_keep_the_first_rules() {
+        // A model saved before the field existed transliterates as it was
+        // trained to; new models record the newest rules.
+        let old: FeatureConfig = serde_json::from_str(r#"{"transliterate": true}"#).unwrap();
+        assert_eq!(old.arabizi_scheme, 1);
+        assert_eq!(FeatureConfig::default().arabizi_scheme, ARABIZI_SCHEME);
+        let roundtrip: FeatureConfig =
+            serde_json::from_str(&serde_json::to_string(&FeatureConfig::default()).unwrap())
+                .unwrap();
+        assert_eq!(roundtrip, FeatureConfig::default());
     }
 }

@@ -64,4 +64,6 @@ pub use features::{FeatureConfig, Featurizer, SparseVec};
 pub use model::{FORMAT_NAME, FORMAT_VERSION, ModelMeta};
 pub use normalize::{EMAIL_TOKEN, MENTION_TOKEN, Normalizer, NormalizerConfig, URL_TOKEN};
 pub use respond::{Language, ReplyTemplates, Responder, ResponderConfig, Response};
-pub use tokenize::{SubwordModel, Tokenizer, TokenizerConfig, words};
+pub use tokenize::{
+    ARABIZI_SCHEME, SubwordModel, Tokenizer, TokenizerConfig, arabizi_to_arabic_with, words,
+};

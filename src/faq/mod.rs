@@ -770,6 +770,7 @@ fn faq_features() -> FeatureConfig {
         min_df: 1,
         max_features: usize::MAX,
         transliterate: false,
+        arabizi_scheme: crate::tokenize::ARABIZI_SCHEME,
     }
 }
 
@@ -1188,7 +1189,10 @@ mod tests {
             centroid: 0.5,
             ..e
         };
-        assert!(rule.probability(Some(&closer)) < rule.probability(Some(&e)));
+        assert!(rule.probability(Some(&closer)) <= rule.probability(Some(&e)));
+        let covered = Evidence { coverage: 0.9, ..e };
+        assert!(rule.probability(Some(&covered)) < rule.probability(Some(&e)));
+        assert!(rule.weights.iter().all(|&w| w <= 0.0), "{:?}", rule.weights);
     }
 
     #[test]
