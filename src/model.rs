@@ -29,7 +29,13 @@ const MAGIC: &[u8; 8] = b"MUJIBMDL";
 /// Name of the format, written in the header.
 pub const FORMAT_NAME: &str = "mujib-model";
 /// Version this build writes; it reads every version up to this one.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: the first layout.
+/// - 2: the same layout; the feature config records `arabizi_scheme`. A
+///   version-1 file has none and is read with scheme 1, the rules it was
+///   trained with; a build that knows only version 1 refuses a version-2
+///   file instead of counting its Arabizi features by other rules.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Training metadata stored in every model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -89,6 +89,8 @@ fn model_bytes() -> Vec<u8> {
 fn version_1_fixture_still_loads_and_predicts() {
     let clf = Classifier::from_reader(&model_bytes()[..]).unwrap();
     assert_eq!(clf.labels().len(), 5);
+    // Written before the Arabizi rules had versions: it keeps the first.
+    assert_eq!(clf.featurizer().config().arabizi_scheme, 1);
     let p = clf.classify("how do i pay my traffic fine");
     assert!(clf.labels().contains(&p.label));
     let sum: f32 = p.scores.iter().map(|s| s.score).sum();
