@@ -25,15 +25,15 @@ static RESPONDER: LazyLock<Responder> = LazyLock::new(|| {
 static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
-/// Floors a little under what the shipped FAQ measured when they were set
-/// (top-1 0.942, MRR 0.965, answered correctly 0.927, no-match precision
-/// 0.80 and recall 0.69 on 393 cases): a change that loses several
-/// queries fails here. The no-match precision floor was lowered from 0.70
-/// to 0.65 when the calibration set grew from 760 to 1,080 messages with
-/// harder unanswerable questions (test precision 0.78 -> 0.71, recall
-/// 0.69 -> 0.71, cross-validated AUC on the larger set 0.902). The
-/// issue's no-match targets (0.85 / 0.75) are higher; `mujib faq-eval`
-/// reports where the FAQ stands.
+/// Floors a little under what the shipped FAQ measures (393 cases): top-1
+/// 0.942, MRR 0.966, answered correctly 0.933, no-match precision 0.85 and
+/// recall 0.60, so a change that loses several queries fails here. The
+/// no-match cut moved toward precision this session (it was P 0.80, R
+/// 0.69) when the closeness evidence was constrained to argue only for an
+/// answer and 190 plain, direct questions joined the calibration set; the
+/// frontier itself improved (at a cut of 0.55: P 0.77, R 0.77). The
+/// issue's no-match targets (0.85 / 0.75) are higher; `mujib faq-eval
+/// --sweep` reports where the FAQ stands.
 #[test]
 fn faq_test_set_scores_stay_above_their_floors() {
     let cases = FaqCase::load(root().join("data/faq_test.jsonl")).unwrap();
@@ -46,16 +46,16 @@ fn faq_test_set_scores_stay_above_their_floors() {
     assert!(report.answerable >= 250 && report.unanswerable >= 50);
     assert!(report.top1_accuracy >= 0.92, "{}", report.to_text());
     assert!(report.mrr >= 0.94, "{}", report.to_text());
-    assert!(report.answered_correctly >= 0.89, "{}", report.to_text());
-    assert!(report.no_match_precision >= 0.65, "{}", report.to_text());
-    assert!(report.no_match_recall >= 0.60, "{}", report.to_text());
+    assert!(report.answered_correctly >= 0.90, "{}", report.to_text());
+    assert!(report.no_match_precision >= 0.78, "{}", report.to_text());
+    assert!(report.no_match_recall >= 0.55, "{}", report.to_text());
 }
 
 /// The FAQ on its own (as a library user may call it) stays silent on
 /// chatter and spam: the calibration set teaches it with off-topic
 /// messages, and without them only 16% of the out-of-scope set was
 /// rejected. Measured at 0.75 over all 546 when this floor was set, and
-/// 0.72 over all 706 with the 1,080-message calibration set.
+/// 0.70 over all 706 with the 1,270-message calibration set.
 #[test]
 fn faq_alone_rejects_most_out_of_scope_messages() {
     let text = std::fs::read_to_string(root().join("data/out_of_scope.jsonl")).unwrap();
