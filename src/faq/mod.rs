@@ -1,11 +1,14 @@
 //! Fifth stage: finds the FAQ entry that answers a message.
 //!
-//! Every phrasing of every entry is a tf-idf vector over word and character
-//! n-gram features (the same normalizer and featurizer as the classifier);
-//! a message is scored against phrasings through an inverted index, an entry
-//! scores as its best phrasing, and the classifier's label probabilities add
-//! a small bonus. Arabizi is also transliterated to Arabic script so it can
-//! reach entries phrased only in Arabic.
+//! Every phrasing of every entry is a tf-idf vector over words and
+//! character 4-grams (the classifier's normalizer, and with
+//! [`FaqIndex::load_for`] the classifier's feature ids, so the responder
+//! counts a message once); a message is scored against phrasings and entry
+//! centroids through an inverted index, an entry scores as a blend of its
+//! best phrasing and its centroid, and the classifier's label probabilities
+//! add a small bonus. Arabizi is also transliterated to Arabic script so it
+//! can reach entries phrased only in Arabic. A learned rule
+//! ([`NoMatchRule`]) decides when no entry answers.
 
 use std::path::Path;
 
