@@ -261,10 +261,7 @@ impl Responder {
         faq: impl AsRef<Path>,
         replies: impl AsRef<Path>,
     ) -> Result<Self> {
-        let classifier = Classifier::load(model)?;
-        let faq = FaqIndex::load_for(faq, &classifier, None)?;
-        let replies = ReplyTemplates::load(replies)?;
-        Self::new(classifier, faq, replies, ResponderConfig::default())
+        Self::load_files(model.as_ref(), faq.as_ref(), replies.as_ref(), None)
     }
 
     /// [`load`](Self::load) with the FAQ's no-match rule learned from the
@@ -276,8 +273,19 @@ impl Responder {
         replies: impl AsRef<Path>,
         calibration: impl AsRef<Path>,
     ) -> Result<Self> {
+        let calibration = Some(calibration.as_ref());
+        Self::load_files(model.as_ref(), faq.as_ref(), replies.as_ref(), calibration)
+    }
+
+    /// [`load`](Self::load) and [`load_calibrated`](Self::load_calibrated).
+    fn load_files(
+        model: &Path,
+        faq: &Path,
+        replies: &Path,
+        calibration: Option<&Path>,
+    ) -> Result<Self> {
         let classifier = Classifier::load(model)?;
-        let faq = FaqIndex::load_for(faq, &classifier, Some(calibration.as_ref()))?;
+        let faq = FaqIndex::load_for(faq, &classifier, calibration)?;
         let replies = ReplyTemplates::load(replies)?;
         Self::new(classifier, faq, replies, ResponderConfig::default())
     }
@@ -361,10 +369,9 @@ impl Responder {
             self.faq.with_counts(&normalized, |tf| {
                 let p = self.classifier.predict_counted(tf);
                 let handoff = self.handoff_reason(text, &p);
-                let m = handoff.is_none().then(|| {
-                    let found = self.faq.lookup_counted(tf, &label_probs(&p), 1);
-                    found.matches.into_iter().next().filter(|_| !found.no_match)
-                });
+                let m = handoff
+                    .is_none()
+                    .then(|| self.faq.lookup_counted(tf, &label_probs(&p), 1).into_best());
                 (p, handoff, m.flatten())
             })
         } else {

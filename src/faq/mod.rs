@@ -162,19 +162,20 @@ impl FaqIndex {
         let index = Self::build(entries, normalizer, Some(classifier.featurizer()))?;
         match calibration {
             Some(cases) => index.calibrate_from(cases),
-            None => {
-                let rule = NoMatchRule::learn(&index.entries, normalizer)?;
-                Ok(Self { rule, ..index })
-            }
+            None => index.with_learned_rule(),
         }
     }
 
     /// Builds the index from entries and learns its no-match rule from
     /// them (see [`NoMatchRule`]).
     pub fn new(entries: Vec<FaqEntry>, normalizer: &Normalizer) -> Result<Self> {
-        let mut index = Self::build(entries, normalizer, None)?;
-        index.rule = NoMatchRule::learn(&index.entries, normalizer)?;
-        Ok(index)
+        Self::build(entries, normalizer, None)?.with_learned_rule()
+    }
+
+    /// The index with its no-match rule learned from its own entries.
+    fn with_learned_rule(mut self) -> Result<Self> {
+        self.rule = NoMatchRule::learn(&self.entries, &self.normalizer)?;
+        Ok(self)
     }
 
     /// The index alone, with the fallback no-match rule; its feature ids
@@ -723,12 +724,8 @@ impl FaqIndex {
         normalized: &str,
         label_probs: &[(&str, f32)],
     ) -> Option<FaqMatch> {
-        let found = self.lookup_normalized(normalized, label_probs, 1);
-        if found.no_match {
-            None
-        } else {
-            found.matches.into_iter().next()
-        }
+        self.lookup_normalized(normalized, label_probs, 1)
+            .into_best()
     }
 
     /// The normalizer queries go through.
@@ -746,6 +743,17 @@ pub struct FaqLookup {
     pub no_match_probability: f32,
     /// Whether that probability reached the rule's cut.
     pub no_match: bool,
+}
+
+impl FaqLookup {
+    /// The best entry, unless no entry answers.
+    pub fn into_best(self) -> Option<FaqMatch> {
+        if self.no_match {
+            None
+        } else {
+            self.matches.into_iter().next()
+        }
+    }
 }
 
 /// The FAQ's features: words and character 4-grams, no bigrams or

@@ -189,12 +189,8 @@ fn fit(samples: &[&Sample], usable: &[bool]) -> NoMatchRule {
     let mut rule = NoMatchRule {
         weights: [0.0; INPUTS],
         bias: 0.0,
-        threshold: 0.5,
-        precision: None,
-        recall: None,
-        calibration_messages: None,
-        auc: None,
         text_weights: vec![0.0; usable.len()],
+        ..NoMatchRule::fallback()
     };
     // The evidence is learned on standardized inputs and folded back into
     // raw weights at the end: similarities span a few tenths, and at
@@ -399,12 +395,7 @@ impl NoMatchRule {
         let mut rule = NoMatchRule {
             weights: [0.0; INPUTS],
             bias: sign * model.intercept(),
-            threshold: 0.5,
-            precision: None,
-            recall: None,
-            calibration_messages: None,
-            auc: None,
-            text_weights: Vec::new(),
+            ..Self::fallback()
         };
         for (w, p) in rule.weights.iter_mut().zip(model.params()) {
             *w = sign * p;
