@@ -201,7 +201,9 @@ fn one_responder_serves_many_threads_with_the_same_answers() {
 
 /// The shipped responder counts a message once for the classifier and the
 /// FAQ (`FaqIndex::load_for`); a responder over an FAQ that counts on its
-/// own must give the same responses, to float rounding in the score.
+/// own must give the same labels and FAQ ranking, to float rounding in the
+/// score, and the same responses wherever their no-match rules agree (5 of
+/// these 397 messages differ).
 #[test]
 fn counting_once_answers_as_counting_twice() {
     use mujib::{Classifier, FaqIndex, ResponderConfig};
@@ -234,33 +236,43 @@ fn counting_once_answers_as_counting_twice() {
         ]
         .map(String::from),
     );
-    let (mut answered, mut at_the_cut) = (0, 0);
+    let (mut answered, mut disagree) = (0, 0);
     for t in &texts {
         let (a, b) = (RESPONDER.respond(t), twice.respond(t));
         assert_eq!(a.label, b.label, "{t}");
         assert_eq!(a.urgent, b.urgent, "{t}");
         assert!((a.confidence - b.confidence).abs() < 1e-5, "{t}");
-        // The two no-match rules are learned over differently numbered
-        // features, so their sums run in another order: a message whose
-        // no-match probability sits on the cut may fall either side.
-        let (pa, pb) = (
-            RESPONDER.faq_lookup(t, 1).no_match_probability,
-            twice.faq_lookup(t, 1).no_match_probability,
-        );
-        assert!((pa - pb).abs() < 1e-3, "{t}: {pa} vs {pb}");
-        if (pa - RESPONDER.faq().threshold()).abs() < 1e-3 && a.faq_id != b.faq_id {
-            at_the_cut += 1;
+        // Both rank the FAQ alike...
+        let (la, lb) = (RESPONDER.faq_lookup(t, 3), twice.faq_lookup(t, 3));
+        assert_eq!(la.matches.len(), lb.matches.len(), "{t}");
+        for (x, y) in la.matches.iter().zip(&lb.matches) {
+            assert_eq!(x.id, y.id, "{t}");
+            assert!(
+                (x.score - y.score).abs() < 1e-4,
+                "{t}: {} vs {}",
+                x.score,
+                y.score
+            );
+        }
+        // ...but their no-match rules read different features: counted
+        // once, the rule also reads the classifier's (word pairs,
+        // subwords), so the two may disagree on a message near the cut.
+        if la.no_match != lb.no_match {
+            disagree += 1;
             continue;
         }
         assert_eq!(a.faq_id, b.faq_id, "{t}");
         assert_eq!(a.reply, b.reply, "{t}");
-        if let (Some(x), Some(y)) = (a.faq_score, b.faq_score) {
-            assert!((x - y).abs() < 1e-4, "{t}: {x} vs {y}");
+        if a.faq_id.is_some() {
             answered += 1;
         }
     }
     assert!(answered > 250, "only {answered} answered");
-    assert!(at_the_cut <= 2, "{at_the_cut} messages differ at the cut");
+    assert!(
+        disagree * 20 <= texts.len(),
+        "{disagree} of {} no-match decisions differ",
+        texts.len()
+    );
 }
 
 #[test]

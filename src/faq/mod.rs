@@ -432,8 +432,9 @@ impl FaqIndex {
         self.with_scratch(|scratch| {
             let mut x = std::mem::take(&mut scratch.query);
             self.query_from(tf, &mut x);
-            // The wording is read whole; only the lookups are cut short.
-            let text = self.rule.text_score(&x);
+            // The wording is read whole, with every feature counted; only
+            // the lookups are cut short.
+            let text = self.rule.text_score_counts(tf);
             self.keep_heaviest(&mut x);
             let (found, mut evidence) = self.score(&x, label_probs, k, scratch);
             if let Some(e) = evidence.as_mut() {
@@ -494,6 +495,7 @@ impl FaqIndex {
 
     /// The query vector of a normalized message into `x` (see
     /// [`query_from`](Self::query_from)).
+    #[cfg(test)]
     fn query_into(&self, normalized: &str, x: &mut Vec<(u32, f32)>) {
         self.with_counts(normalized, |tf| self.query_from(tf, x));
     }
@@ -562,9 +564,12 @@ impl FaqIndex {
         let mut samples = Vec::new();
         for case in cases {
             let normalized = self.normalizer.normalize(&case.text);
+            let mut lookups = Vec::new();
             let mut query = Vec::new();
-            self.query_into(&normalized, &mut query);
-            let mut lookups = query.clone();
+            self.with_counts(&normalized, |tf| {
+                self.query_from(tf, &mut lookups);
+                query = unit(tf);
+            });
             self.keep_heaviest(&mut lookups);
             // `score` leaves the text score at 0: the rule being learned
             // supplies its own.
@@ -843,6 +848,18 @@ fn joint_featurizer(
         rank.push(i);
     }
     Ok((base.with_vocabulary(vocab)?, weights, rank))
+}
+
+/// Counted features scaled to unit length: what the no-match rule's text
+/// weights read.
+fn unit(tf: &[(u32, f32)]) -> Vec<(u32, f32)> {
+    let norm = tf
+        .iter()
+        .map(|&(_, t)| t * t)
+        .sum::<f32>()
+        .sqrt()
+        .max(1e-12);
+    tf.iter().map(|&(j, t)| (j, t / norm)).collect()
 }
 
 /// tf × the FAQ's idf of each counted feature, L2-normalized, into `out`
