@@ -493,13 +493,6 @@ impl FaqIndex {
         })
     }
 
-    /// The query vector of a normalized message into `x` (see
-    /// [`query_from`](Self::query_from)).
-    #[cfg(test)]
-    fn query_into(&self, normalized: &str, x: &mut Vec<(u32, f32)>) {
-        self.with_counts(normalized, |tf| self.query_from(tf, x));
-    }
-
     /// The query vector of counted features into `x`: their tf-idf over
     /// the FAQ's features, unsorted, all of them (see
     /// [`keep_heaviest`](Self::keep_heaviest)).
