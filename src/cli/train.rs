@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// Do not learn the urgent flag.
     #[arg(long)]
     no_urgency: bool,
+    /// Recall the urgent threshold aims for on cross-validation (the lower
+    /// end of its 95% interval), e.g. `0.98`.
+    #[arg(long)]
+    urgent_recall: Option<f64>,
     /// Switch the hamza-seat normalization rule on.
     #[arg(long)]
     hamza_seats: bool,
@@ -210,6 +214,9 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if a.no_urgency {
         params.urgency = false;
+    }
+    if let Some(r) = a.urgent_recall {
+        params.urgent_recall = r;
     }
     if a.hamza_seats {
         params.normalizer.hamza_seats = true;
