@@ -162,3 +162,22 @@ fn train_reports_bad_lines_and_strict_fails() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["accuracy"].as_f64().unwrap() > 0.5);
 }
+
+#[test]
+fn train_rejects_an_urgent_recall_out_of_range_before_reading_data() {
+    let o = mujib(
+        &[
+            "train",
+            "--data",
+            "data/messages",
+            "--urgent-recall",
+            "1.5",
+            "--out",
+            "/nonexistent/m.model",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("urgent_recall") && err.contains("0.5..=1.0"), "{err}");
+}
