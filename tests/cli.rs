@@ -179,5 +179,8 @@ fn train_rejects_an_urgent_recall_out_of_range_before_reading_data() {
     );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("urgent_recall") && err.contains("0.5..=1.0"), "{err}");
+    assert!(
+        err.contains("urgent_recall") && err.contains("0.5..=1.0"),
+        "{err}"
+    );
 }
