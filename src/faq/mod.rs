@@ -846,12 +846,7 @@ fn joint_featurizer(
 /// Counted features scaled to unit length: what the no-match rule's text
 /// weights read.
 fn unit(tf: &[(u32, f32)]) -> Vec<(u32, f32)> {
-    let norm = tf
-        .iter()
-        .map(|&(_, t)| t * t)
-        .sum::<f32>()
-        .sqrt()
-        .max(1e-12);
+    let norm = no_match::length(tf);
     tf.iter().map(|&(j, t)| (j, t / norm)).collect()
 }
 

@@ -439,13 +439,7 @@ impl NoMatchRule {
         if self.text_weights.is_empty() {
             return 0.0;
         }
-        let norm = tf
-            .iter()
-            .map(|&(_, t)| t * t)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-12);
-        self.text_score(tf) / norm
+        self.text_score(tf) / length(tf)
     }
 
     /// The wording's share of the no-match logit for a query vector.
@@ -457,6 +451,11 @@ impl NoMatchRule {
             .map(|&(j, v)| self.text_weights.get(j as usize).map_or(0.0, |w| w * v))
             .sum()
     }
+}
+
+/// Euclidean length of a sparse vector (at least 1e-12, so it divides).
+pub(super) fn length(v: &[(u32, f32)]) -> f32 {
+    v.iter().map(|&(_, t)| t * t).sum::<f32>().sqrt().max(1e-12)
 }
 
 fn sigmoid(z: f32) -> f32 {
