@@ -296,10 +296,13 @@ impl FaqIndex {
             .chain(&centroid_postings)
             .map(Vec::len)
             .sum();
-        if total >= u32::MAX as usize || owner.len() > MAX_PHRASINGS {
+        // Postings number phrasings and entries in 20 bits (see `pack`).
+        if total >= u32::MAX as usize || owner.len().max(entries.len()) > MAX_PHRASINGS {
             return Err(Error::param(
                 "faq",
-                format!("an index holds at most {MAX_PHRASINGS} phrasings and 4 billion postings"),
+                format!(
+                    "an index holds at most {MAX_PHRASINGS} phrasings and entries, and 4 billion postings"
+                ),
             ));
         }
         let mut spans = Vec::with_capacity(postings.len() + 1);
