@@ -617,11 +617,19 @@ impl FaqIndex {
         let (most, centroid_postings) = ranges.iter().fold((0, 0), |(p, q), &(a, b, c, _)| {
             (p + (b - a) as usize, q + (c - b) as usize)
         });
-        touched.clear();
-        touched.resize(most + 1, 0);
+        // Every slot is written before it is read, so the buffers only
+        // need to be long enough, not zeroed.
+        if touched.len() <= most {
+            touched.resize(most + 1, 0);
+        }
+        if entries.len() <= centroid_postings + most {
+            entries.resize(centroid_postings + most + 1, 0);
+        }
+        // Plain slices: through the `Vec`s, every store into one buffer
+        // made the compiler reload the others' pointers.
+        let (phrase, acc) = (phrase.as_mut_slice(), acc.as_mut_slice());
+        let (touched_at, entries_at) = (touched.as_mut_slice(), entries.as_mut_slice());
         let mut n = 0;
-        entries.clear();
-        entries.resize(centroid_postings + most + 1, 0);
         let mut m = 0;
         for (i, &(a, b, c, v)) in ranges.iter().enumerate() {
             // A query was bound by one cache miss per feature on its
@@ -631,35 +639,33 @@ impl FaqIndex {
             if let Some(&(a, _, c, _)) = ranges.get(i + PREFETCH_AHEAD) {
                 prefetch(&self.postings, a as usize, c as usize);
             }
+            let vv = v * v;
             for &p in &self.postings[a as usize..b as usize] {
                 let (q, w) = unpack(p);
                 let slot = &mut phrase[q as usize];
-                touched[n] = q;
+                touched_at[n] = q;
                 n += usize::from(*slot == 0.0);
                 *slot += v * w;
             }
             for &p in &self.postings[b as usize..c as usize] {
                 let (e, w) = unpack(p);
                 let a = &mut acc[e as usize];
-                entries[m] = e;
+                entries_at[m] = e;
                 m += usize::from(!a.seen);
                 a.seen = true;
                 a.centroid += v * w;
-                a.cover += v * v;
+                a.cover += vv;
             }
         }
-        touched.truncate(n);
-        for &q in touched.iter() {
+        for &q in &touched_at[..n] {
             let e = self.owner[q as usize];
             let a = &mut acc[e as usize];
-            entries[m] = e;
+            entries_at[m] = e;
             m += usize::from(!a.seen);
             a.seen = true;
             a.best = a.best.max(phrase[q as usize]);
             phrase[q as usize] = 0.0;
         }
-        touched.clear();
-        entries.truncate(m);
         let bonus: Vec<f32> = self
             .labels
             .iter()
@@ -681,7 +687,7 @@ impl FaqIndex {
         let mut scored: Vec<Row> = Vec::with_capacity(keep + 1);
         // (similarity, entry) of the two most similar entries.
         let mut similar = [(f32::NEG_INFINITY, usize::MAX); 2];
-        for e in entries.drain(..) {
+        for &e in &entries_at[..m] {
             let e = e as usize;
             let p = bonus[self.entry_label[e] as usize];
             let a = std::mem::take(&mut acc[e]);
