@@ -26,12 +26,15 @@ static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
 /// Floors a little under what the shipped FAQ measures (393 cases): top-1
-/// 0.942, MRR 0.966, answered correctly 0.927, no-match precision 0.82 and
-/// recall 0.62, so a change that loses several queries fails here. The
-/// learned cut sits where the calibration set's out-of-fold F1 peaks, a
-/// flat peak: small changes to the index move it between about 0.65 and
-/// 0.75, which trades test precision against recall along the frontier
-/// (at a cut of 0.50: P 0.73, R 0.78; at 0.75: P 0.83, R 0.62). The
+/// 0.942, MRR 0.966, answered correctly 0.918, no-match precision 0.76,
+/// recall 0.74 and F1 0.75, so a change that loses several queries fails
+/// here. The learned cut sits where the calibration set's out-of-fold F1
+/// peaks, a flat peak: small changes to the index or the calibration file
+/// move it between about 0.63 and 0.75, which trades test precision
+/// against recall along the frontier (at a cut of 0.50: P 0.72, R 0.83; at
+/// 0.75: P 0.89, R 0.60; the learned cut has given P 0.82 / R 0.62 and
+/// P 0.76 / R 0.74). So precision and recall get loose floors and their
+/// F1, which a move along the frontier barely changes, a tight one. The
 /// issue's no-match targets (0.85 / 0.75) are higher; `mujib faq-eval
 /// --sweep` reports where the FAQ stands.
 #[test]
@@ -47,16 +50,19 @@ fn faq_test_set_scores_stay_above_their_floors() {
     assert!(report.top1_accuracy >= 0.92, "{}", report.to_text());
     assert!(report.mrr >= 0.94, "{}", report.to_text());
     assert!(report.answered_correctly >= 0.90, "{}", report.to_text());
-    assert!(report.no_match_precision >= 0.78, "{}", report.to_text());
-    assert!(report.no_match_recall >= 0.55, "{}", report.to_text());
+    let (p, r) = (report.no_match_precision, report.no_match_recall);
+    assert!(p >= 0.72, "{}", report.to_text());
+    assert!(r >= 0.58, "{}", report.to_text());
+    assert!(2.0 * p * r / (p + r) >= 0.70, "{}", report.to_text());
 }
 
 /// The FAQ on its own (as a library user may call it) stays silent on
 /// chatter and spam: the calibration set teaches it with off-topic
 /// messages, and without them only 16% of the out-of-scope set was
 /// rejected. Measured at 0.75 over all 546 when this floor was set, 0.71
-/// over all 706 with the 1,270-message calibration set, and 0.69 with the
-/// 1,670-message set.
+/// over all 706 with the 1,270-message calibration set, 0.69 with the
+/// 1,670-message set, and 0.77 with the 2,670-message set and the coverage
+/// prior.
 #[test]
 fn faq_alone_rejects_most_out_of_scope_messages() {
     let text = std::fs::read_to_string(root().join("data/out_of_scope.jsonl")).unwrap();
