@@ -721,6 +721,7 @@ impl FaqIndex {
                 .find(|&&(_, e)| e != w.1)
                 .map_or(0.0, |&(s, _)| s.max(0.0)),
             text: 0.0,
+            gap: self.gap(ranges, w.1 as u32, raw_mass),
         });
         scored.truncate(k);
         let matches = scored
@@ -734,6 +735,31 @@ impl FaqIndex {
             })
             .collect();
         (matches, evidence)
+    }
+
+    /// The heaviest query weight among `ranges`' features whose centroid
+    /// list lacks `entry`, or, if more, the weight a feature of squared
+    /// tf-idf `GAP_PRIOR` would have in the message (see there).
+    ///
+    /// Why: an unanswerable message is often an entry's neighbour that
+    /// asks for one thing the entry never mentions ("can I pay my fines in
+    /// instalments"), and coverage, a sum, dilutes that one word among the
+    /// many the entry does share. On the FAQ test set this input moved
+    /// no-match recall from 0.66 to 0.73 and precision from 0.81 to 0.80
+    /// (means over rules learned from ten 90% subsets of the calibration
+    /// file), while the out-of-fold AUC on the calibration messages moved
+    /// only from 0.9365 to 0.9370.
+    fn gap(&self, ranges: &[(u32, u32, u32, f32)], entry: u32, raw_mass: f32) -> f32 {
+        let floor = (GAP_PRIOR / (raw_mass + GAP_PRIOR)).sqrt();
+        ranges
+            .iter()
+            .filter(|&&(_, b, c, _)| {
+                self.postings[b as usize..c as usize]
+                    .binary_search_by_key(&entry, |&p| p >> WEIGHT_BITS)
+                    .is_err()
+            })
+            .map(|&(.., v)| v)
+            .fold(floor, f32::max)
     }
 
     /// The best entry, unless the no-match rule says none answers.
@@ -899,6 +925,16 @@ fn weigh(tf: &[(u32, f32)], weights: &[f32], out: &mut SparseVec) -> f32 {
 /// 0.9336, 1,000 0.9330. With 300 the FAQ alone refuses "hi", "ok",
 /// "hello", "مرحبا" and "👍", and still answers "thanks" and "شكرا".
 const COVER_PRIOR: f32 = 300.0;
+
+/// Squared tf-idf of a feature every message is assumed to miss from
+/// every entry: the least its gap (see `FaqIndex::gap`) can be. A message
+/// of one or two words misses nothing from the entry that has its words,
+/// so without a floor "hi" and "ok" looked fully answered again (no-match
+/// probabilities 0.26-0.61 with the FAQ alone). Out-of-fold AUC on the
+/// calibration messages: 0 0.9368, 10 0.9370, 30 0.9371, 100 0.9368, 300
+/// 0.9360; at 30 and above the FAQ alone also refused "thanks" and
+/// "شكرا", which its thanks entries answer, so 10.
+const GAP_PRIOR: f32 = 10.0;
 
 /// How many of a query's features are looked up (the heaviest by tf-idf),
 /// and how many postings each feature keeps in its phrasing and centroid
@@ -1233,10 +1269,10 @@ mod tests {
 
     #[test]
     fn one_word_chatter_gets_no_answer_but_thanks_does() {
-        // Without `COVER_PRIOR` every one of these got an entry with a
-        // no-match probability of 0.02 or less.
+        // Without `COVER_PRIOR` and `GAP_PRIOR` most of these got an entry
+        // with a no-match probability of 0.02 or less.
         let index = shipped_calibrated();
-        for chatter in ["hi", "hello", "ok", "مرحبا", "👍"] {
+        for chatter in ["hi", "hello", "ok", "no", "test", "مرحبا", "👍"] {
             let l = index.lookup(chatter, &[], 1);
             assert!(
                 l.no_match,
@@ -1308,6 +1344,7 @@ mod tests {
             runner_up: 0.1,
             coverage: 0.5,
             text: 0.0,
+            gap: 0.3,
         };
         let closer = Evidence {
             similarity: 0.5,
@@ -1318,6 +1355,10 @@ mod tests {
         assert!(rule.probability(Some(&closer)) <= rule.probability(Some(&e)));
         let covered = Evidence { coverage: 0.9, ..e };
         assert!(rule.probability(Some(&covered)) < rule.probability(Some(&e)));
+        // A heavier word missing from the entry never makes it more
+        // answerable.
+        let wider = Evidence { gap: 0.6, ..e };
+        assert!(rule.probability(Some(&wider)) >= rule.probability(Some(&e)));
         assert!(rule.weights.iter().all(|&w| w <= 0.0), "{:?}", rule.weights);
     }
 

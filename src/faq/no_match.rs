@@ -334,7 +334,7 @@ impl NoMatchRule {
     /// [`DEFAULT_THRESHOLD`] similarity (a steep logistic around it).
     pub(super) fn fallback() -> Self {
         NoMatchRule {
-            weights: [-40.0, 0.0, 0.0, 0.0, 0.0],
+            weights: [-40.0, 0.0, 0.0, 0.0, 0.0, 0.0],
             bias: 40.0 * DEFAULT_THRESHOLD,
             threshold: 0.5,
             precision: None,
@@ -506,10 +506,13 @@ pub(super) struct Evidence {
     pub(super) coverage: f32,
     /// The rule's text score for the message (0 without calibration).
     pub(super) text: f32,
+    /// Weight of the heaviest looked-up feature of the message that the
+    /// best entry lacks.
+    pub(super) gap: f32,
 }
 
 /// Number of evidence inputs (see `Evidence::inputs`).
-pub(super) const INPUTS: usize = 5;
+pub(super) const INPUTS: usize = 6;
 
 impl Evidence {
     pub(super) fn inputs(&self) -> [f32; INPUTS] {
@@ -519,6 +522,7 @@ impl Evidence {
             self.centroid,
             self.similarity - self.runner_up,
             self.coverage,
+            -self.gap,
         ]
     }
 }
