@@ -280,9 +280,10 @@ fn fit(samples: &[&Sample], usable: &[bool]) -> NoMatchRule {
 
 /// Decides when no FAQ entry answers a message: a logistic regression
 /// over the best entry's similarity, its two parts (best phrasing,
-/// centroid), its lead over the runner-up and how much of the message it
+/// centroid), its lead over the runner-up, how much of the message it
 /// covers (with coverage, the out-of-fold AUC on the shipped calibration
-/// set rose from 0.862 to 0.895), and, when the FAQ is
+/// set rose from 0.862 to 0.895) and the heaviest feature of the message
+/// it lacks (the gap), and, when the FAQ is
 /// calibrated (see [`FaqIndex::calibrate`]), over the message's own
 /// features too.
 ///
@@ -301,7 +302,8 @@ fn fit(samples: &[&Sample], usable: &[bool]) -> NoMatchRule {
 /// (`NO_MATCH_PRIOR`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoMatchRule {
-    /// Weights of similarity, best phrasing, centroid, lead and coverage.
+    /// Weights of similarity, best phrasing, centroid, lead, coverage and
+    /// the negated gap (see `Evidence::inputs`).
     pub weights: [f32; INPUTS],
     /// Intercept.
     pub bias: f32,
@@ -515,6 +517,9 @@ pub(super) struct Evidence {
 pub(super) const INPUTS: usize = 6;
 
 impl Evidence {
+    /// The rule's inputs, each a measure of closeness (so a calibrated
+    /// rule may only weigh it zero or below): the gap enters negated,
+    /// since a heavier missing word means a farther entry.
     pub(super) fn inputs(&self) -> [f32; INPUTS] {
         [
             self.similarity,
