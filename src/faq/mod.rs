@@ -932,7 +932,7 @@ fn weigh(tf: &[(u32, f32)], weights: &[f32], out: &mut SparseVec) -> f32 {
 const COVER_PRIOR: f32 = 300.0;
 
 /// Squared tf-idf of a feature every message is assumed to miss from
-/// every entry: the least its gap (see `FaqIndex::gap`) can be. A message
+/// every entry: the least its gap (see `FaqIndex::reach`) can be. A message
 /// of one or two words misses nothing from the entry that has its words,
 /// so without a floor "hi" and "ok" looked fully answered again (no-match
 /// probabilities 0.26-0.61 with the FAQ alone). Out-of-fold AUC on the
