@@ -170,6 +170,32 @@ fn shipped_model_golden_expectations() {
     assert!(urgent.urgent, "{urgent:?}");
 }
 
+/// The shipped model on the corpus's held-out split (in-scope and
+/// out-of-scope messages). At the time of writing it measures macro-F1
+/// 0.879, urgent recall 0.965 and precision 0.80 (cut 0.230). The floors
+/// sit a few messages below: a retrain that loses more than that, or a
+/// threshold rule that trades the urgent flag's recall away, fails here.
+#[test]
+fn shipped_model_keeps_its_held_out_quality() {
+    let mut test = Vec::new();
+    for f in ["data/messages", "data/out_of_scope.jsonl"] {
+        let loaded = mujib::load_labelled(&root().join(f)).unwrap();
+        assert!(loaded.bad.is_empty(), "{f}: {:?}", loaded.bad);
+        test.extend(
+            loaded
+                .messages
+                .into_iter()
+                .filter(|m| m.split.as_deref() == Some("test")),
+        );
+    }
+    assert!(test.len() > 1500, "{}", test.len());
+    let report = shipped().evaluate(&test);
+    let urgent = report.urgent.expect("the test split has urgent annotations");
+    assert!(report.macro_f1 >= 0.86, "macro-F1 {}", report.macro_f1);
+    assert!(urgent.recall >= 0.95, "urgent recall {}", urgent.recall);
+    assert!(urgent.precision >= 0.75, "urgent precision {}", urgent.precision);
+}
+
 #[test]
 fn shipped_model_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}

@@ -105,6 +105,11 @@ pub struct TrainParams {
     /// Recall the urgent threshold aims for: the lower end of the 95%
     /// interval of the out-of-fold recall must reach it.
     pub urgent_recall: f64,
+    /// Precision the urgent flag must keep. The threshold goes below the
+    /// recall target's cut, down to the lowest cut whose out-of-fold
+    /// precision still reaches this at the lower end of its 95% interval
+    /// (1.0 switches this off).
+    pub urgent_precision: f64,
     /// Learn the urgent flag when the data has `urgent` annotations.
     pub urgency: bool,
     /// Learn urgency only among the labels that have urgent examples, and
@@ -129,6 +134,7 @@ impl Default for TrainParams {
             logistic_features: 4000,
             cache_words: 30_000,
             urgent_recall: 0.97,
+            urgent_precision: 0.8,
             urgency: true,
             urgent_gate: true,
             ftrl_alpha: 1.0,
@@ -186,6 +192,9 @@ impl TrainParams {
         if !(0.5..=1.0).contains(&self.urgent_recall) {
             return Err(Error::param("urgent_recall", "must be in 0.5..=1.0"));
         }
+        if !(0.5..=1.0).contains(&self.urgent_precision) {
+            return Err(Error::param("urgent_precision", "must be in 0.5..=1.0"));
+        }
         Ok(ValidTrainParams(self))
     }
 }
@@ -219,6 +228,10 @@ pub struct TrainReport {
     pub temperature: f32,
     /// Urgent probability threshold, if the data has urgent annotations.
     pub urgent_threshold: Option<f32>,
+    /// Out-of-fold precision and recall of the urgent flag at a range of
+    /// thresholds, for choosing another cut (`Config`'s override).
+    #[serde(default)]
+    pub urgent_curve: Option<Vec<CurvePoint>>,
     /// Wall-clock seconds for the whole run.
     pub train_seconds: f64,
 }
@@ -318,6 +331,7 @@ impl ValidTrainParams {
         let mut fitted = self.fit(learner, &texts, &y, &urgent, &labels, has_urgency, true)?;
 
         let mut cv = None;
+        let mut urgent_curve = None;
         let mut temperature = 1.0;
         if let Some((_, _, (oof, oof_urgent))) = &best {
             temperature = fit_temperature(oof, &y);
@@ -332,8 +346,12 @@ impl ValidTrainParams {
                 None => oof_urgent.clone(),
             };
             let oof_urgent = &oof_urgent;
-            let threshold =
-                has_urgency.then(|| urgent_threshold(oof_urgent, &urgent, p.urgent_recall));
+            let threshold = has_urgency.then(|| {
+                let t = urgent_threshold(oof_urgent, &urgent, p.urgent_recall);
+                urgent_precision_cut(oof_urgent, &urgent, p.urgent_precision)
+                    .map_or(t, |c| c.min(t))
+            });
+            urgent_curve = has_urgency.then(|| urgent_curve_points(oof_urgent, &urgent));
             if let (Some(u), Some(t)) = (fitted.urgency.as_mut(), threshold) {
                 u.threshold = t;
             }
@@ -389,6 +407,7 @@ impl ValidTrainParams {
             test: test_report,
             temperature,
             urgent_threshold,
+            urgent_curve,
             train_seconds,
         };
         Ok((clf, report))
@@ -902,6 +921,84 @@ fn urgent_threshold(scores: &[f32], gold: &[Option<bool>], target: f64) -> f32 {
     pos[misses]
 }
 
+/// The lowest threshold at which the out-of-fold precision of the urgent
+/// flag still reaches `floor` at the lower end of its one-sided 95% Wilson
+/// interval, or `None` when no threshold does (or `floor` is 1).
+///
+/// Missing an emergency costs far more than a false alarm (the reply only
+/// starts with the 999 line), so once precision is safe, recall should be
+/// bought with the rest of it. The highest-scoring few messages give a low
+/// lower bound whatever their precision, so this is the lowest passing
+/// cut, not the first failing one.
+fn urgent_precision_cut(scores: &[f32], gold: &[Option<bool>], floor: f64) -> Option<f32> {
+    if floor >= 1.0 {
+        return None;
+    }
+    let mut flagged: Vec<(f32, bool)> = scores
+        .iter()
+        .zip(gold)
+        .filter_map(|(&s, g)| g.map(|g| (s, g)))
+        .collect();
+    flagged.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut hits = 0usize;
+    let mut best = None;
+    for (i, &(s, g)) in flagged.iter().enumerate() {
+        hits += usize::from(g);
+        // Ties must be cut together: a threshold flags every equal score.
+        let last_of_tie = flagged.get(i + 1).is_none_or(|n| n.0 < s);
+        if last_of_tie && wilson_lower(hits as f64, (i + 1) as f64) >= floor {
+            best = Some(s);
+        }
+    }
+    best
+}
+
+/// One point of a precision/recall curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Scores at or above this are flagged.
+    pub threshold: f32,
+    /// Share of flagged messages that are truly urgent.
+    pub precision: f64,
+    /// Share of urgent messages flagged.
+    pub recall: f64,
+}
+
+/// Precision and recall of the urgent flag at thresholds 0.05, 0.10, …, 0.95.
+fn urgent_curve_points(scores: &[f32], gold: &[Option<bool>]) -> Vec<CurvePoint> {
+    let annotated: Vec<(f32, bool)> = scores
+        .iter()
+        .zip(gold)
+        .filter_map(|(&s, g)| g.map(|g| (s, g)))
+        .collect();
+    let positives = annotated.iter().filter(|a| a.1).count();
+    (1..20)
+        .map(|k| {
+            let threshold = k as f32 * 0.05;
+            let (mut tp, mut flagged) = (0usize, 0usize);
+            for &(s, g) in &annotated {
+                if s >= threshold {
+                    flagged += 1;
+                    tp += usize::from(g);
+                }
+            }
+            CurvePoint {
+                threshold,
+                precision: if flagged == 0 {
+                    1.0
+                } else {
+                    tp as f64 / flagged as f64
+                },
+                recall: if positives == 0 {
+                    1.0
+                } else {
+                    tp as f64 / positives as f64
+                },
+            }
+        })
+        .collect()
+}
+
 /// Lower end of the one-sided 95% Wilson score interval of `hits / n`.
 fn wilson_lower(hits: f64, n: f64) -> f64 {
     const Z: f64 = 1.645;
@@ -974,6 +1071,53 @@ mod tests {
         assert!((0.015..0.025).contains(&t), "{t}");
         assert!(wilson_lower(980.0, 1000.0) >= 0.97);
         assert!(wilson_lower(970.0, 1000.0) < 0.97);
+    }
+
+    #[test]
+    fn precision_floor_buys_recall_but_not_below_the_floor() {
+        // Ten urgent messages scored 0.91..1.0, then a mix: every second
+        // message below 0.9 is a false alarm.
+        let mut scores: Vec<f32> = (0..10).map(|i| 1.0 - i as f32 * 0.01).collect();
+        let mut gold = vec![Some(true); 10];
+        for i in 0..40 {
+            scores.push(0.89 - i as f32 * 0.02);
+            gold.push(Some(i % 2 == 0));
+        }
+        // Precision falls from 1 toward 0.6; a 0.8 floor on the lower
+        // bound must stop where the plain precision is still above 0.8.
+        let t = urgent_precision_cut(&scores, &gold, 0.8);
+        let t = t.expect("the top ten alone are precise enough");
+        let (tp, n) = scores
+            .iter()
+            .zip(&gold)
+            .filter(|(s, _)| **s >= t)
+            .fold((0, 0), |(tp, n), (_, g)| {
+                (tp + usize::from(*g == Some(true)), n + 1)
+            });
+        assert!(wilson_lower(tp as f64, n as f64) >= 0.8, "{t} {tp}/{n}");
+        assert!(t < 0.91, "no recall bought: {t}");
+        // A lower floor never gives a higher cut; a floor of 1 is off.
+        assert!(urgent_precision_cut(&scores, &gold, 0.6).unwrap() <= t);
+        assert_eq!(urgent_precision_cut(&scores, &gold, 1.0), None);
+        // Nothing precise enough: no cut.
+        let noisy = [Some(true), Some(false), Some(true), Some(false)];
+        assert_eq!(
+            urgent_precision_cut(&[0.9, 0.8, 0.7, 0.6], &noisy, 0.8),
+            None
+        );
+    }
+
+    #[test]
+    fn urgent_curve_counts_flagged_messages() {
+        let c = urgent_curve_points(
+            &[0.9, 0.5, 0.3, 0.07],
+            &[Some(true), Some(false), Some(true), None],
+        );
+        assert_eq!(c.len(), 19);
+        assert_eq!((c[0].precision, c[0].recall), (2.0 / 3.0, 1.0));
+        let at_half = c.iter().find(|p| (p.threshold - 0.5).abs() < 1e-6).unwrap();
+        assert_eq!((at_half.precision, at_half.recall), (0.5, 0.5));
+        assert_eq!((c[18].precision, c[18].recall), (1.0, 0.0));
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct TrainArgs {
     /// end of its 95% interval), e.g. `0.98`.
     #[arg(long)]
     urgent_recall: Option<f64>,
+    /// Precision the urgent flag must keep on cross-validation (the lower
+    /// end of its 95% interval); the threshold is lowered as far as it
+    /// allows. `1` keeps the recall target's cut.
+    #[arg(long)]
+    urgent_precision: Option<f64>,
     /// Switch the hamza-seat normalization rule on.
     #[arg(long)]
     hamza_seats: bool,
@@ -217,6 +222,9 @@ pub fn run_train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = a.urgent_recall {
         params.urgent_recall = r;
+    }
+    if let Some(r) = a.urgent_precision {
+        params.urgent_precision = r;
     }
     if a.hamza_seats {
         params.normalizer.hamza_seats = true;
