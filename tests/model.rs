@@ -190,10 +190,16 @@ fn shipped_model_keeps_its_held_out_quality() {
     }
     assert!(test.len() > 1500, "{}", test.len());
     let report = shipped().evaluate(&test);
-    let urgent = report.urgent.expect("the test split has urgent annotations");
+    let urgent = report
+        .urgent
+        .expect("the test split has urgent annotations");
     assert!(report.macro_f1 >= 0.86, "macro-F1 {}", report.macro_f1);
     assert!(urgent.recall >= 0.95, "urgent recall {}", urgent.recall);
-    assert!(urgent.precision >= 0.75, "urgent precision {}", urgent.precision);
+    assert!(
+        urgent.precision >= 0.75,
+        "urgent precision {}",
+        urgent.precision
+    );
 }
 
 #[test]
