@@ -26,17 +26,17 @@ static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
 /// Floors a little under what the shipped FAQ measures (393 cases): top-1
-/// 0.942, MRR 0.966, answered correctly 0.936, no-match precision 0.83,
-/// recall 0.74 and F1 0.78, so a change that loses several queries fails
+/// 0.945, MRR 0.968, answered correctly 0.936, no-match precision 0.84,
+/// recall 0.74 and F1 0.79, so a change that loses several queries fails
 /// here. The learned cut sits where the calibration set's out-of-fold F1
 /// peaks, a flat peak: small changes to the index or the calibration file
-/// move it between about 0.63 and 0.75, which trades test precision
-/// against recall along the frontier (at a cut of 0.50: P 0.72, R 0.83; at
-/// 0.75: P 0.89, R 0.60; the learned cut has given P 0.82 / R 0.62 and
-/// P 0.76 / R 0.74). So precision and recall get loose floors and their
-/// F1, which a move along the frontier barely changes, a tight one. The
-/// issue's no-match targets (0.85 / 0.75) are higher; `mujib faq-eval
-/// --sweep` reports where the FAQ stands.
+/// move it between about 0.63 and 0.80, which trades test precision
+/// against recall along the frontier (at a cut of 0.50: P 0.72, R 0.85; at
+/// 0.85: P 0.88, R 0.68; rules learned from ten 90% subsets of the
+/// calibration file gave cuts of 0.69–0.79, P 0.81–0.87 and R 0.71–0.78).
+/// So precision and recall get loose floors and their F1, which a move
+/// along the frontier barely changes, a tight one. The no-match targets (0.85 / 0.75)
+/// are higher; `mujib faq-eval --sweep` reports where the FAQ stands.
 #[test]
 fn faq_test_set_scores_stay_above_their_floors() {
     let cases = FaqCase::load(root().join("data/faq_test.jsonl")).unwrap();
@@ -51,9 +51,9 @@ fn faq_test_set_scores_stay_above_their_floors() {
     assert!(report.mrr >= 0.94, "{}", report.to_text());
     assert!(report.answered_correctly >= 0.90, "{}", report.to_text());
     let (p, r) = (report.no_match_precision, report.no_match_recall);
-    assert!(p >= 0.72, "{}", report.to_text());
-    assert!(r >= 0.58, "{}", report.to_text());
-    assert!(2.0 * p * r / (p + r) >= 0.70, "{}", report.to_text());
+    assert!(p >= 0.74, "{}", report.to_text());
+    assert!(r >= 0.62, "{}", report.to_text());
+    assert!(2.0 * p * r / (p + r) >= 0.74, "{}", report.to_text());
 }
 
 /// The FAQ on its own (as a library user may call it) stays silent on
