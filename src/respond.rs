@@ -224,7 +224,9 @@ pub struct Response {
     pub reply: Option<String>,
     /// A person should take this message.
     pub needs_human: bool,
-    /// Why, when `needs_human` (e.g. `low_confidence`).
+    /// Why, when `needs_human`: `no_signal` (empty, emoji or punctuation
+    /// alone, or nothing the model knows), `out_of_scope`,
+    /// `low_confidence` or `close_second_label`.
     pub handoff_reason: Option<String>,
 }
 
@@ -432,7 +434,12 @@ impl Responder {
     /// Why a message goes to a person, if it does.
     fn handoff_reason(&self, text: &str, p: &Prediction) -> Option<&'static str> {
         let margin = p.scores.get(1).map_or(1.0, |s| p.confidence - s.score);
-        if text.trim().is_empty() || p.no_signal {
+        // A message of emoji and punctuation alone holds no request, and
+        // the annotation guide's rule 4 says an emoji never decides the
+        // label. The classifier still guesses one: "🙂🙂🙂" came out as a
+        // complaint at 0.72, because complaints use 🙂 sarcastically.
+        let wordless = !text.chars().any(char::is_alphanumeric);
+        if wordless || p.no_signal {
             Some("no_signal")
         } else if self.config.out_of_scope_labels.contains(&p.label) {
             Some("out_of_scope")

@@ -98,6 +98,12 @@ pub struct TrainParams {
     pub ftrl_max_updates: usize,
     /// Most row × column visits of one FTRL head over all epochs; larger
     /// corpora get fewer epochs, then fewer columns (see `FtrlPlan`).
+    ///
+    /// On the shipped corpus (9,183 training messages) the final fit got
+    /// 4 epochs at 3e9, 8 at 6e9 and 12 at 9e9, and cross-validated
+    /// macro-F1 was 0.8875, 0.8915 and 0.8936, for 114, 182 and 209 s of
+    /// training on two cores; 100,000 messages get one pass over 80,000
+    /// columns.
     pub ftrl_budget: usize,
     /// Weight of the naive Bayes head added to the FTRL heads (0 = FTRL
     /// alone).
@@ -143,7 +149,7 @@ impl Default for TrainParams {
             ftrl_epochs: 15,
             ftrl_batch: 8,
             ftrl_max_updates: 8000,
-            ftrl_budget: 3_000_000_000,
+            ftrl_budget: 9_000_000_000,
             nb_mix: 0.0,
         }
     }
@@ -1131,10 +1137,14 @@ mod tests {
     fn ftrl_plan_keeps_small_corpora_whole_and_bounds_large_ones() {
         let p = TrainParams::default();
         let small = FtrlPlan::new(4000, 80_000, &p);
-        assert_eq!((small.epochs, small.cols, small.batch), (9, 80_000, 8));
+        assert_eq!((small.epochs, small.cols, small.batch), (15, 80_000, 8));
+        let shipped = FtrlPlan::new(9183, 80_000, &p);
+        assert_eq!((shipped.epochs, shipped.cols), (12, 80_000));
         let large = FtrlPlan::new(100_000, 80_000, &p);
         assert_eq!(large.epochs, 1);
-        assert!(large.cols < 80_000 && large.cols >= 20_000, "{large:?}");
+        assert!(large.cols <= 80_000 && large.cols >= 20_000, "{large:?}");
+        let larger = FtrlPlan::new(300_000, 80_000, &p);
+        assert!(larger.epochs == 1 && larger.cols < 80_000, "{larger:?}");
         assert!(large.epochs * 100_000 * large.cols <= p.ftrl_budget);
         assert!(100_000usize.div_ceil(large.batch) <= p.ftrl_max_updates);
         let huge = FtrlPlan::new(50_000_000, 80_000, &p);
