@@ -172,7 +172,7 @@ fn shipped_model_golden_expectations() {
 
 /// The shipped model on the corpus's held-out split (in-scope and
 /// out-of-scope messages). At the time of writing it measures macro-F1
-/// 0.891, urgent recall 0.966 and precision 0.81 (cut 0.224). The floors
+/// 0.897, urgent recall 0.975 and precision 0.83 (cut 0.162). The floors
 /// sit a few messages below: a retrain that loses more than that, or a
 /// threshold rule that trades the urgent flag's recall away, fails here.
 #[test]
@@ -193,10 +193,10 @@ fn shipped_model_keeps_its_held_out_quality() {
     let urgent = report
         .urgent
         .expect("the test split has urgent annotations");
-    assert!(report.macro_f1 >= 0.86, "macro-F1 {}", report.macro_f1);
-    assert!(urgent.recall >= 0.95, "urgent recall {}", urgent.recall);
+    assert!(report.macro_f1 >= 0.87, "macro-F1 {}", report.macro_f1);
+    assert!(urgent.recall >= 0.96, "urgent recall {}", urgent.recall);
     assert!(
-        urgent.precision >= 0.75,
+        urgent.precision >= 0.78,
         "urgent precision {}",
         urgent.precision
     );
