@@ -27,16 +27,17 @@ static REPLIES: LazyLock<ReplyTemplates> =
 
 /// Floors a little under what the shipped FAQ measures (393 cases): top-1
 /// 0.945, MRR 0.968, answered correctly 0.936, no-match precision 0.84,
-/// recall 0.74 and F1 0.79, so a change that loses several queries fails
+/// recall 0.75 and F1 0.80, so a change that loses several queries fails
 /// here. The learned cut sits where the calibration set's out-of-fold F1
 /// peaks, a flat peak: small changes to the index or the calibration file
 /// move it between about 0.63 and 0.80, which trades test precision
-/// against recall along the frontier (at a cut of 0.50: P 0.72, R 0.85; at
-/// 0.85: P 0.88, R 0.68; rules learned from ten 90% subsets of the
-/// calibration file gave cuts of 0.69–0.79, P 0.81–0.87 and R 0.71–0.78).
+/// against recall along the frontier (at a cut of 0.50: P 0.73, R 0.88; at
+/// 0.85: P 0.88, R 0.71; rules learned from ten 90% subsets of the
+/// calibration file gave cuts of 0.71–0.78, P 0.81–0.88 and R 0.74–0.80).
 /// So precision and recall get loose floors and their F1, which a move
-/// along the frontier barely changes, a tight one. The no-match targets (0.85 / 0.75)
-/// are higher; `mujib faq-eval --sweep` reports where the FAQ stands.
+/// along the frontier barely changes, a tight one. The no-match
+/// targets (0.85 / 0.75) are higher; `mujib faq-eval --sweep` reports
+/// where the FAQ stands.
 #[test]
 fn faq_test_set_scores_stay_above_their_floors() {
     let cases = FaqCase::load(root().join("data/faq_test.jsonl")).unwrap();
@@ -53,7 +54,7 @@ fn faq_test_set_scores_stay_above_their_floors() {
     let (p, r) = (report.no_match_precision, report.no_match_recall);
     assert!(p >= 0.74, "{}", report.to_text());
     assert!(r >= 0.62, "{}", report.to_text());
-    assert!(2.0 * p * r / (p + r) >= 0.74, "{}", report.to_text());
+    assert!(2.0 * p * r / (p + r) >= 0.75, "{}", report.to_text());
 }
 
 /// The FAQ on its own (as a library user may call it) stays silent on
