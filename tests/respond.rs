@@ -31,9 +31,9 @@ static REPLIES: LazyLock<ReplyTemplates> =
 /// here. The learned cut sits where the calibration set's out-of-fold F1
 /// peaks, a flat peak: small changes to the index or the calibration file
 /// move it between about 0.63 and 0.80, which trades test precision
-/// against recall along the frontier (at a cut of 0.50: P 0.73, R 0.88; at
+/// against recall along the frontier (at a cut of 0.50: P 0.74, R 0.88; at
 /// 0.85: P 0.88, R 0.71; rules learned from ten 90% subsets of the
-/// calibration file gave cuts of 0.71–0.78, P 0.81–0.88 and R 0.74–0.80).
+/// calibration file gave cuts of 0.70–0.78, P 0.81–0.88 and R 0.72–0.80).
 /// So precision and recall get loose floors and their F1, which a move
 /// along the frontier barely changes, a tight one. The no-match
 /// targets (0.85 / 0.75) are higher; `mujib faq-eval --sweep` reports
