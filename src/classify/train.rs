@@ -235,7 +235,8 @@ pub struct TrainReport {
     /// Urgent probability threshold, if the data has urgent annotations.
     pub urgent_threshold: Option<f32>,
     /// Out-of-fold precision and recall of the urgent flag at a range of
-    /// thresholds, for choosing another cut (`Config`'s override).
+    /// thresholds, for choosing another `urgent_recall` or
+    /// `urgent_precision` to train with.
     #[serde(default)]
     pub urgent_curve: Option<Vec<CurvePoint>>,
     /// Wall-clock seconds for the whole run.
@@ -940,11 +941,7 @@ fn urgent_precision_cut(scores: &[f32], gold: &[Option<bool>], floor: f64) -> Op
     if floor >= 1.0 {
         return None;
     }
-    let mut flagged: Vec<(f32, bool)> = scores
-        .iter()
-        .zip(gold)
-        .filter_map(|(&s, g)| g.map(|g| (s, g)))
-        .collect();
+    let mut flagged = annotated(scores, gold);
     flagged.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut hits = 0usize;
     let mut best = None;
@@ -957,6 +954,15 @@ fn urgent_precision_cut(scores: &[f32], gold: &[Option<bool>], floor: f64) -> Op
         }
     }
     best
+}
+
+/// (score, urgent) of the messages whose urgency is annotated.
+fn annotated(scores: &[f32], gold: &[Option<bool>]) -> Vec<(f32, bool)> {
+    scores
+        .iter()
+        .zip(gold)
+        .filter_map(|(&s, g)| g.map(|g| (s, g)))
+        .collect()
 }
 
 /// One point of a precision/recall curve.
@@ -972,11 +978,7 @@ pub struct CurvePoint {
 
 /// Precision and recall of the urgent flag at thresholds 0.05, 0.10, …, 0.95.
 fn urgent_curve_points(scores: &[f32], gold: &[Option<bool>]) -> Vec<CurvePoint> {
-    let annotated: Vec<(f32, bool)> = scores
-        .iter()
-        .zip(gold)
-        .filter_map(|(&s, g)| g.map(|g| (s, g)))
-        .collect();
+    let annotated = annotated(scores, gold);
     let positives = annotated.iter().filter(|a| a.1).count();
     (1..20)
         .map(|k| {
