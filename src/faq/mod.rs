@@ -1011,7 +1011,9 @@ const GAP_PRIOR: f32 = 10.0;
 /// noise (three alternating runs each, 48–54k queries/s). 12 and 16 are
 /// two calibration messages apart; 16 was kept as it drops less of a
 /// common feature's list in a large FAQ. (On the FAQ test set, which did
-/// not choose, 16 refuses one answerable message fewer than 12.)
+/// not choose, 16 refuses one answerable message fewer than 12.) With
+/// the 4,012-message calibration set of today, 64 / 24 against 96 / 16:
+/// top-1 0.8549 / 0.8658, MRR 0.9070 / 0.9173, AUC 0.9486 / 0.9522.
 const QUERY_FEATURES: usize = 96;
 /// How many of the looked-up features (the heaviest) are also looked up in
 /// the phrasing lists; the others only reach the entries' centroids.
@@ -1347,7 +1349,7 @@ mod tests {
         // Without `COVER_PRIOR` and `GAP_PRIOR` most of these got an entry
         // with a no-match probability of 0.02 or less.
         let index = shipped_calibrated();
-        for chatter in ["hi", "hello", "ok", "no", "مرحبا", "👍"] {
+        for chatter in ["hi", "hello", "ok", "no", "test", "مرحبا", "👍"] {
             let l = index.lookup(chatter, &[], 1);
             assert!(
                 l.no_match,
@@ -1356,11 +1358,6 @@ mod tests {
                 l.no_match_probability
             );
         }
-        // "test" is also a word of the driving-test entry ("book a road
-        // test"), and the FAQ alone may take it as that question; the
-        // priors still keep it near the cut, far from the 0.02 it had.
-        let l = index.lookup("test", &[], 1);
-        assert!(l.no_match_probability > 0.6, "{l:?}");
         for thanks in ["thanks", "شكرا"] {
             let l = index.lookup(thanks, &[], 1);
             assert!(!l.no_match, "{thanks:?} refused");
