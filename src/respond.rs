@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, LabelScore, Prediction};
@@ -96,6 +97,46 @@ impl Language {
 static ARABIC_ALPHABETIC: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock::new(|| {
     std::array::from_fn(|i| char::from_u32(0x600 + i as u32).is_some_and(char::is_alphabetic))
 });
+
+/// Whether a cue of `cues` ends a word of `text`: anything may come
+/// before it (Arabic writes "will" and "I" as prefixes: "بنتحر", "سأنتحر"),
+/// but no letter or digit after it, or "نتحر" would find "نتحرك" ("we
+/// move") in every traffic jam. Suffixed forms need their own cue.
+fn ends_a_word_somewhere(cues: &AhoCorasick, text: &str) -> bool {
+    cues.find_overlapping_iter(text).any(|m| {
+        text[m.end()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric())
+    })
+}
+
+/// One automaton over the cues as the classifier normalizes them (so
+/// "أقتل نفسي" also finds "اقتل نفسي" and "KILL MYSELF" finds "kill
+/// myself"); none without cues. A cue that normalizes to nothing would
+/// match every message, so it is an error.
+fn self_harm_matcher(cues: &[String], classifier: &Classifier) -> Result<Option<AhoCorasick>> {
+    if cues.is_empty() {
+        return Ok(None);
+    }
+    let normalized = cues
+        .iter()
+        .map(|c| {
+            let n = classifier.normalizer().normalize(c).trim().to_string();
+            if n.is_empty() {
+                Err(Error::param(
+                    "replies",
+                    format!("self-harm cue {c:?} is empty once normalized"),
+                ))
+            } else {
+                Ok(n)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    AhoCorasick::new(&normalized)
+        .map(Some)
+        .map_err(|e| Error::param("replies", format!("self-harm cues: {e}")))
+}
 
 /// Whether `word`, trimmed of punctuation, is in [`ARABIZI_WORDS`] in any
 /// case. English messages ask this of every word, so the word is
@@ -226,6 +267,13 @@ pub struct ReplyTemplates {
     pub emergency_prefix: Bilingual,
     /// Reply while a human takes over.
     pub holding: Bilingual,
+    /// Words and phrases of a writer who may harm themselves ("kill
+    /// myself", "نتحر"), matched in the normalized message where they end a
+    /// word (any prefix, no suffix: "بنتحر" but not "نتحرك"). Such a
+    /// message is urgent and goes to a person whatever the classifier
+    /// says (see [`Responder::respond`]). Optional in the file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub self_harm_cues: Vec<String>,
 }
 
 impl ReplyTemplates {
@@ -262,9 +310,10 @@ pub struct Response {
     pub reply: Option<String>,
     /// A person should take this message.
     pub needs_human: bool,
-    /// Why, when `needs_human`: `no_signal` (empty, emoji or punctuation
-    /// alone, or nothing the model knows), `out_of_scope`,
-    /// `low_confidence` or `close_second_label`.
+    /// Why, when `needs_human`: `self_harm` (a cue of the reply templates'
+    /// `self_harm_cues`; the message is also urgent), `no_signal` (empty,
+    /// emoji or punctuation alone, or nothing the model knows),
+    /// `out_of_scope`, `low_confidence` or `close_second_label`.
     pub handoff_reason: Option<String>,
 }
 
@@ -286,6 +335,9 @@ pub struct Responder {
     classifier: Classifier,
     faq: FaqIndex,
     replies: ReplyTemplates,
+    /// The replies' self-harm cues, normalized, in one automaton: a
+    /// message is read once for all of them.
+    self_harm: Option<AhoCorasick>,
     config: ResponderConfig,
     /// Whether the FAQ normalizes as the classifier does.
     shared_normalizer: bool,
@@ -347,10 +399,12 @@ impl Responder {
         }
         let shared_normalizer = faq.normalizer().config() == classifier.normalizer().config();
         let shared_features = shared_normalizer && faq.counts_like(classifier.featurizer());
+        let self_harm = self_harm_matcher(&replies.self_harm_cues, &classifier)?;
         Ok(Responder {
             shared_features,
             classifier,
             faq,
+            self_harm,
             replies,
             config,
             shared_normalizer,
@@ -427,10 +481,23 @@ impl Responder {
             (p, handoff, m)
         };
         let language = Language::detect(text);
+        // Someone who may harm themselves is in danger now: the 999 line
+        // first and a person to answer, even when the classifier reads the
+        // message as a complaint or as out of scope. The corpus holds no
+        // such message to learn this from, so explicit cues decide.
+        let self_harm = self
+            .self_harm
+            .as_ref()
+            .is_some_and(|m| ends_a_word_somewhere(m, &normalized));
+        let handoff_reason = if self_harm {
+            Some("self_harm")
+        } else {
+            handoff_reason
+        };
         let out_of_scope = self.config.out_of_scope_labels.contains(&p.label);
         // An emergency is flagged whatever else happens: missing a person in
         // danger costs more than a false alarm.
-        let urgent = p.urgent && !out_of_scope;
+        let urgent = (p.urgent && !out_of_scope) || self_harm;
         let body = match (&handoff_reason, &m) {
             (Some(_), _) => self
                 .config
@@ -566,6 +633,18 @@ mod tests {
             let text = parts.concat();
             proptest::prop_assert_eq!(Language::detect(&text), detect_by_words(&text), "{:?}", text);
         }
+    }
+
+    #[test]
+    fn cues_must_end_a_word() {
+        let cues = AhoCorasick::new(["نتحر", "kill myself"]).unwrap();
+        assert!(ends_a_word_somewhere(&cues, "والله بنتحر"));
+        assert!(ends_a_word_somewhere(&cues, "بنتحر!"));
+        assert!(ends_a_word_somewhere(&cues, "i will kill myself."));
+        assert!(!ends_a_word_somewhere(&cues, "ما نتحرك"));
+        assert!(!ends_a_word_somewhere(&cues, "kill myselfie"));
+        // A later occurrence counts when an earlier one is inside a word.
+        assert!(ends_a_word_somewhere(&cues, "ما نتحرك وبنتحر"));
     }
 
     #[test]

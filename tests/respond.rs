@@ -26,14 +26,14 @@ static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
 /// Floors a little under what the shipped FAQ measures (393 cases): top-1
-/// 0.945, MRR 0.968, answered correctly 0.936, no-match precision 0.84,
-/// recall 0.75 and F1 0.80, so a change that loses several queries fails
+/// 0.951, MRR 0.972, answered correctly 0.933, no-match precision 0.84,
+/// recall 0.74 and F1 0.79, so a change that loses several queries fails
 /// here. The learned cut sits where the calibration set's out-of-fold F1
 /// peaks, a flat peak: small changes to the index or the calibration file
 /// move it between about 0.63 and 0.80, which trades test precision
 /// against recall along the frontier (at a cut of 0.50: P 0.74, R 0.88; at
 /// 0.85: P 0.88, R 0.71; rules learned from ten 90% subsets of the
-/// calibration file gave cuts of 0.70–0.78, P 0.81–0.88 and R 0.72–0.80).
+/// calibration file gave cuts of 0.69–0.84, P 0.81–0.87 and R 0.68–0.80).
 /// So precision and recall get loose floors and their F1, which a move
 /// along the frontier barely changes, a tight one. The no-match
 /// targets (0.85 / 0.75) are higher; `mujib faq-eval --sweep` reports
@@ -158,6 +158,88 @@ fn out_of_scope_and_empty_messages_go_to_a_person() {
             );
         }
     }
+}
+
+/// The replies' self-harm cues: intent to end one's life, in each
+/// language, makes a message urgent and a person's to answer, whatever
+/// the label; the same words inside other words do not.
+#[test]
+fn self_harm_goes_to_a_person_with_999_first() {
+    for text in [
+        "he keeps threatening to send the pictures to my family, I just want to end my life",
+        "Ana ta3bana wayed, wallah ba2tel nafsi",
+        "ابتزني واحد بصوري والله بنتحر اذا نشرها",
+        "خويي يقول بيذبح عمره... لا، قال أبي أموت وسكر التلفون",
+        "my brother texted that he will kill himself tonight, he is not answering",
+    ] {
+        let r = RESPONDER.respond(text);
+        assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
+        assert_eq!(r.handoff_reason.as_deref(), Some("self_harm"), "{text:?}");
+        let reply = r.reply.expect("a holding reply by default");
+        assert!(
+            reply.starts_with(&REPLIES.emergency_prefix.en)
+                || reply.starts_with(&REPLIES.emergency_prefix.ar)
+        );
+    }
+    for text in [
+        // "we cannot move", "the road of my life".
+        "واقفين ساعة عند الدوار وما نتحرك",
+        "كل يوم نفس الزحمة في طريق حياتي",
+    ] {
+        let r = RESPONDER.respond(text);
+        assert_ne!(
+            r.handoff_reason.as_deref(),
+            Some("self_harm"),
+            "{text:?}: {r:?}"
+        );
+    }
+}
+
+/// The cues stay specific: over every hand-written message (corpus,
+/// out-of-scope set, FAQ calibration sets; 16,693), the only ones they fire
+/// on are emergencies the corpus flags urgent.
+#[test]
+fn self_harm_cues_fire_on_no_ordinary_message() {
+    let corpus = mujib::load_labelled(&root().join("data/messages")).unwrap();
+    let mut fired = 0;
+    for m in &corpus.messages {
+        if RESPONDER.respond(&m.text).handoff_reason.as_deref() == Some("self_harm") {
+            fired += 1;
+            assert_eq!(m.urgent, Some(true), "{:?}", m.text);
+        }
+    }
+    assert!(fired <= 3, "{fired}");
+    let others = [
+        "data/out_of_scope.jsonl",
+        "data/faq_calibration.jsonl",
+        "data/faq_calibration_neighbours.jsonl",
+    ];
+    for file in others {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let t = v["text"].as_str().unwrap();
+            let r = RESPONDER.respond(t);
+            assert_ne!(
+                r.handoff_reason.as_deref(),
+                Some("self_harm"),
+                "{file}: {t:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_self_harm_cue_that_normalizes_to_nothing_is_an_error() {
+    let r = root();
+    let clf = mujib::Classifier::load(r.join("models/mujib.model")).unwrap();
+    let faq = mujib::FaqIndex::load_for(r.join("data/faq.jsonl"), &clf, None).unwrap();
+    let mut replies = REPLIES.clone();
+    replies.self_harm_cues.push("ـــ".into());
+    let Err(err) = Responder::new(clf, faq, replies, Default::default()) else {
+        panic!("a cue that matches everything was accepted");
+    };
+    assert!(err.to_string().contains("self-harm cue"), "{err}");
 }
 
 #[test]
