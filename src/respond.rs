@@ -71,6 +71,12 @@ impl Language {
             }
         }
         end_word(&text[word_start..], has_latin, has_digit_letter);
+        Language::from_counts(arabic, latin, arabizi)
+    }
+
+    /// The verdict from a message's Arabic and Latin letter counts and
+    /// whether any word reads as Arabizi.
+    fn from_counts(arabic: usize, latin: usize, arabizi: bool) -> Language {
         let total = arabic + latin;
         if total == 0 || arabic * 10 >= total * 8 {
             Language::Arabic
@@ -612,16 +618,7 @@ mod tests {
             let trimmed = lower.trim_matches(|c: char| !c.is_ascii_alphanumeric());
             arabizi |= has_latin && (has_digit_letter || ARABIZI_WORDS.contains(&trimmed));
         }
-        let total = arabic + latin;
-        if total == 0 || arabic * 10 >= total * 8 {
-            Language::Arabic
-        } else if arabic * 10 >= total * 2 || (arabic > 0 && latin > 0 && arabic >= 4) {
-            Language::Mixed
-        } else if arabizi {
-            Language::Arabizi
-        } else {
-            Language::English
-        }
+        Language::from_counts(arabic, latin, arabizi)
     }
 
     proptest::proptest! {

@@ -186,13 +186,12 @@ fn self_harm_goes_to_a_person_with_999_first() {
         "واقفين ساعة عند الدوار وما نتحرك",
         "كل يوم نفس الزحمة في طريق حياتي",
     ] {
-        let r = RESPONDER.respond(text);
-        assert_ne!(
-            r.handoff_reason.as_deref(),
-            Some("self_harm"),
-            "{text:?}: {r:?}"
-        );
+        assert!(!handed_off_for_self_harm(text), "{text:?}");
     }
+}
+
+fn handed_off_for_self_harm(text: &str) -> bool {
+    RESPONDER.respond(text).handoff_reason.as_deref() == Some("self_harm")
 }
 
 /// The cues stay specific: over every hand-written message (corpus,
@@ -203,7 +202,7 @@ fn self_harm_cues_fire_on_no_ordinary_message() {
     let corpus = mujib::load_labelled(&root().join("data/messages")).unwrap();
     let mut fired = 0;
     for m in &corpus.messages {
-        if RESPONDER.respond(&m.text).handoff_reason.as_deref() == Some("self_harm") {
+        if handed_off_for_self_harm(&m.text) {
             fired += 1;
             assert_eq!(m.urgent, Some(true), "{:?}", m.text);
         }
@@ -219,12 +218,7 @@ fn self_harm_cues_fire_on_no_ordinary_message() {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let t = v["text"].as_str().unwrap();
-            let r = RESPONDER.respond(t);
-            assert_ne!(
-                r.handoff_reason.as_deref(),
-                Some("self_harm"),
-                "{file}: {t:?}"
-            );
+            assert!(!handed_off_for_self_harm(t), "{file}: {t:?}");
         }
     }
 }
