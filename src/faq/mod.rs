@@ -1007,8 +1007,8 @@ const GAP_PRIOR: f32 = 10.0;
 ///
 /// The centroid's cap hardly matters between 12 and 24, and the extra
 /// features pay for themselves: over 5,000 entries, 96 features with 16
-/// centroid postings and 64 with 24 ran at the same speed within the VM's
-/// noise (three alternating runs each, 48–54k queries/s). 12 and 16 are
+/// centroid postings ran within the VM's noise of 64 with 24 (three
+/// rounds of alternating runs: +1%, −5%, +1%; 44–55k queries/s). 12 and 16 are
 /// two calibration messages apart; 16 was kept as it drops less of a
 /// common feature's list in a large FAQ. (On the FAQ test set, which did
 /// not choose, 16 refuses one answerable message fewer than 12.) With
