@@ -104,6 +104,10 @@ static ARABIC_ALPHABETIC: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock
     std::array::from_fn(|i| char::from_u32(0x600 + i as u32).is_some_and(char::is_alphabetic))
 });
 
+/// The hand-off reason of a message with a self-harm cue; such a message
+/// is also urgent.
+const SELF_HARM: &str = "self_harm";
+
 /// Whether a cue of `cues` ends a word of `text`: anything may come
 /// before it (Arabic writes "will" and "I" as prefixes: "بنتحر", "سأنتحر"),
 /// but no letter or digit after it, or "نتحر" would find "نتحرك" ("we
@@ -471,7 +475,7 @@ impl Responder {
         let (p, handoff_reason, m) = if self.shared_features {
             self.faq.with_counts(&normalized, |tf| {
                 let p = self.classifier.predict_counted(tf);
-                let handoff = self.handoff_reason(text, &p);
+                let handoff = self.handoff_reason(text, &normalized, &p);
                 let m = handoff
                     .is_none()
                     .then(|| self.faq.lookup_counted(tf, &label_probs(&p), 1).into_best());
@@ -479,7 +483,7 @@ impl Responder {
             })
         } else {
             let p = self.classifier.predict_normalized(&normalized);
-            let handoff = self.handoff_reason(text, &p);
+            let handoff = self.handoff_reason(text, &normalized, &p);
             let m = if handoff.is_some() {
                 None
             } else if self.shared_normalizer {
@@ -490,19 +494,7 @@ impl Responder {
             (p, handoff, m)
         };
         let language = Language::detect(text);
-        // Someone who may harm themselves is in danger now: the 999 line
-        // first and a person to answer, even when the classifier reads the
-        // message as a complaint or as out of scope. The corpus holds no
-        // such message to learn this from, so explicit cues decide.
-        let self_harm = self
-            .self_harm
-            .as_ref()
-            .is_some_and(|m| ends_a_word_somewhere(m, &normalized));
-        let handoff_reason = if self_harm {
-            Some("self_harm")
-        } else {
-            handoff_reason
-        };
+        let self_harm = handoff_reason == Some(SELF_HARM);
         let out_of_scope = self.config.out_of_scope_labels.contains(&p.label);
         // An emergency is flagged whatever else happens: missing a person in
         // danger costs more than a false alarm.
@@ -546,7 +538,17 @@ impl Responder {
     }
 
     /// Why a message goes to a person, if it does.
-    fn handoff_reason(&self, text: &str, p: &Prediction) -> Option<&'static str> {
+    fn handoff_reason(&self, text: &str, normalized: &str, p: &Prediction) -> Option<&'static str> {
+        // Someone who may harm themselves is in danger now: the 999 line
+        // first (see `respond`) and a person to answer, even when the
+        // classifier reads the message as a complaint or as out of scope.
+        // The corpus holds no such message to learn this from, so explicit
+        // cues decide.
+        if let Some(cues) = &self.self_harm
+            && ends_a_word_somewhere(cues, normalized)
+        {
+            return Some(SELF_HARM);
+        }
         let margin = p.scores.get(1).map_or(1.0, |s| p.confidence - s.score);
         // A message of emoji and punctuation alone holds no request, and
         // the annotation guide's rule 4 says an emoji never decides the

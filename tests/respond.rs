@@ -175,6 +175,8 @@ fn self_harm_goes_to_a_person_with_999_first() {
         let r = RESPONDER.respond(text);
         assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
         assert_eq!(r.handoff_reason.as_deref(), Some("self_harm"), "{text:?}");
+        // Like every hand-off, no FAQ answer is used or reported.
+        assert!(r.faq_id.is_none(), "{text:?}: {r:?}");
         let reply = r.reply.expect("a holding reply by default");
         assert!(
             reply.starts_with(&REPLIES.emergency_prefix.en)
