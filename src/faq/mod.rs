@@ -1275,7 +1275,7 @@ mod tests {
     fn arabizi_reaches_arabic_phrasings() {
         assert_eq!(
             arabizi_to_arabic("3ndi mo5alfa").as_deref(),
-            Some("عندي مخالفا")
+            Some("عندي مخلفا")
         );
         assert!(arabizi_to_arabic("hello world").is_none());
     }
