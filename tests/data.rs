@@ -708,3 +708,40 @@ fn faq_calibration_sets_are_well_formed_and_apart_from_the_test_set() {
         assert_no_violations(path, &errors);
     }
 }
+
+/// The FAQ test and calibration messages are paraphrases, not copies of
+/// the FAQ's phrasings (a copy would score itself and tell nothing), and
+/// no phrasing is repeated, within an entry or across two. Compared once
+/// normalized, so a copy with other diacritics or spacing counts too.
+#[test]
+fn faq_phrasings_are_unique_and_no_case_copies_one() {
+    let mut errors = Vec::new();
+    let mut phrasings: HashMap<String, String> = HashMap::new();
+    for line in load_faq(&mut errors) {
+        let Some(Value::Array(questions)) = line.obj.get("questions") else {
+            continue;
+        };
+        for q in questions.iter().filter_map(Value::as_str) {
+            let key = NORMALIZER.normalize(q).trim().to_string();
+            if let Some(prev) = phrasings.insert(key, line.at.clone()) {
+                errors.push(format!("{}: phrasing {q:?} repeats one at {prev}", line.at));
+            }
+        }
+    }
+    for file in [
+        "data/faq_test.jsonl",
+        "data/faq_calibration.jsonl",
+        "data/faq_calibration_neighbours.jsonl",
+    ] {
+        for line in load_jsonl(&root().join(file), &mut errors) {
+            let Some(text) = line.obj.get("text").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(at) = phrasings.get(NORMALIZER.normalize(text).trim()) {
+                errors.push(format!("{}: copies the FAQ phrasing at {at}", line.at));
+            }
+        }
+    }
+    assert!(phrasings.len() >= 80 * 4, "{} phrasings", phrasings.len());
+    assert_no_violations("data/faq.jsonl", &errors);
+}
