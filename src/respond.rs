@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aho_corasick::AhoCorasick;
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, LabelScore, Prediction};
@@ -107,6 +108,86 @@ static ARABIC_ALPHABETIC: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock
 /// The hand-off reason of a message with a self-harm cue; such a message
 /// is also urgent.
 const SELF_HARM: &str = "self_harm";
+/// The hand-off reason of a message that is nothing but a call for help;
+/// such a message is also urgent.
+const DISTRESS: &str = "distress";
+/// Most words a message that is only a call for help has ("please someone
+/// help us now"); longer messages are never checked.
+const MAX_CALL_WORDS: usize = 8;
+
+/// A normalized message's words alone, one space apart: no punctuation,
+/// emoji or placeholders (`<user>`), so "help!!! 🙏" and "@police help"
+/// both read "help".
+fn bare_words(normalized: &str) -> impl Iterator<Item = &str> {
+    crate::tokenize::words(normalized)
+        .filter(|w| w.chars().next().is_some_and(char::is_alphanumeric))
+}
+
+/// Whether `words` are one of `calls` (each a bare word list), said once
+/// or several times over ("help help", "الحقوني الحقوني").
+fn is_distress_call(calls: &[Vec<String>], words: &[&str]) -> bool {
+    !words.is_empty()
+        && words.len() <= MAX_CALL_WORDS
+        && calls.iter().any(|call| {
+            words.len().is_multiple_of(call.len())
+                && words
+                    .chunks(call.len())
+                    .all(|chunk| chunk.iter().zip(call).all(|(w, c)| w == c))
+        })
+}
+
+/// The reply templates' distress calls, ready to match.
+#[derive(Debug, Clone, Default)]
+struct DistressCalls {
+    /// Each call's bare words, normalized as messages are.
+    calls: Vec<Vec<String>>,
+    /// The words a call can start with: a message whose first word is
+    /// none of them (nearly all) is settled by one lookup.
+    first_words: FxHashSet<String>,
+}
+
+impl DistressCalls {
+    /// A call with no word left once normalized is an error: it could
+    /// never match.
+    fn new(calls: &[String], classifier: &Classifier) -> Result<Self> {
+        let calls = calls
+            .iter()
+            .map(|c| {
+                let n = classifier.normalizer().normalize(c);
+                let words: Vec<String> = bare_words(&n).map(str::to_string).collect();
+                if words.is_empty() {
+                    Err(Error::param(
+                        "replies",
+                        format!("distress call {c:?} has no word once normalized"),
+                    ))
+                } else {
+                    Ok(words)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let first_words = calls.iter().map(|c| c[0].clone()).collect();
+        Ok(DistressCalls { calls, first_words })
+    }
+
+    /// Whether a normalized message is nothing but one of the calls.
+    fn matches(&self, normalized: &str) -> bool {
+        let mut bare = bare_words(normalized);
+        let Some(first) = bare.next() else {
+            return false;
+        };
+        if !self.first_words.contains(first) {
+            return false;
+        }
+        // No further than a call can be long, on the stack.
+        let mut words = [first; MAX_CALL_WORDS + 1];
+        let mut n = 1;
+        for (slot, w) in words[1..].iter_mut().zip(bare) {
+            *slot = w;
+            n += 1;
+        }
+        is_distress_call(&self.calls, &words[..n])
+    }
+}
 
 /// Whether a cue of `cues` ends a word of `text`: anything may come
 /// before it (Arabic writes "will" and "I" as prefixes: "بنتحر", "سأنتحر"),
@@ -287,6 +368,13 @@ pub struct ReplyTemplates {
     /// says (see [`Responder::respond`]). Optional in the file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub self_harm_cues: Vec<String>,
+    /// Calls for help that make up a whole message ("help!!", "الحقوني",
+    /// "sos"): such a message is urgent and goes to a person. Only the
+    /// whole message counts (its words, once normalized, without
+    /// punctuation, emoji or mentions, the call said once or repeated), so
+    /// "can you help me renew my ID" is not one. Optional in the file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distress_calls: Vec<String>,
 }
 
 impl ReplyTemplates {
@@ -324,7 +412,8 @@ pub struct Response {
     /// A person should take this message.
     pub needs_human: bool,
     /// Why, when `needs_human`: `self_harm` (a cue of the reply templates'
-    /// `self_harm_cues`; the message is also urgent), `no_signal` (empty,
+    /// `self_harm_cues`; the message is also urgent), `distress` (the whole
+    /// message is one of their `distress_calls`; also urgent), `no_signal` (empty,
     /// emoji or punctuation alone, or nothing the model knows),
     /// `out_of_scope`, `low_confidence` or `close_second_label`.
     pub handoff_reason: Option<String>,
@@ -351,6 +440,8 @@ pub struct Responder {
     /// The replies' self-harm cues, normalized, in one automaton: a
     /// message is read once for all of them.
     self_harm: Option<AhoCorasick>,
+    /// The replies' distress calls.
+    distress: DistressCalls,
     config: ResponderConfig,
     /// Whether the FAQ normalizes as the classifier does.
     shared_normalizer: bool,
@@ -413,11 +504,13 @@ impl Responder {
         let shared_normalizer = faq.normalizer().config() == classifier.normalizer().config();
         let shared_features = shared_normalizer && faq.counts_like(classifier.featurizer());
         let self_harm = self_harm_matcher(&replies.self_harm_cues, &classifier)?;
+        let distress = DistressCalls::new(&replies.distress_calls, &classifier)?;
         Ok(Responder {
             shared_features,
             classifier,
             faq,
             self_harm,
+            distress,
             replies,
             config,
             shared_normalizer,
@@ -494,11 +587,11 @@ impl Responder {
             (p, handoff, m)
         };
         let language = Language::detect(text);
-        let self_harm = handoff_reason == Some(SELF_HARM);
+        let cue = matches!(handoff_reason, Some(SELF_HARM | DISTRESS));
         let out_of_scope = self.config.out_of_scope_labels.contains(&p.label);
         // An emergency is flagged whatever else happens: missing a person in
         // danger costs more than a false alarm.
-        let urgent = (p.urgent && !out_of_scope) || self_harm;
+        let urgent = (p.urgent && !out_of_scope) || cue;
         let body = match (&handoff_reason, &m) {
             (Some(_), _) => self
                 .config
@@ -549,6 +642,14 @@ impl Responder {
         {
             return Some(SELF_HARM);
         }
+        // "help!!" or "الحقوني" alone is someone in trouble who has no time
+        // to write more. The classifier, which learned from messages that
+        // say what happened, reads such a word on its own as anything:
+        // "help" came out as thanks at 0.92 (thanks messages praise help)
+        // and "الحقوني" as out of scope, both without the 999 line.
+        if self.distress.matches(normalized) {
+            return Some(DISTRESS);
+        }
         let margin = p.scores.get(1).map_or(1.0, |s| p.confidence - s.score);
         // A message of emoji and punctuation alone holds no request, and
         // the annotation guide's rule 4 says an emoji never decides the
@@ -581,6 +682,27 @@ fn label_probs(p: &Prediction) -> Vec<(&str, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_distress_call_is_the_whole_message_said_once_or_more() {
+        let calls = vec![vec!["help".to_string()], vec!["help".into(), "me".into()]];
+        for words in [
+            &["help"][..],
+            &["help", "me"],
+            &["help", "help", "help"],
+            &["help", "me", "help", "me"],
+        ] {
+            assert!(is_distress_call(&calls, words), "{words:?}");
+        }
+        for words in [
+            &[][..],
+            &["help", "me", "help"],
+            &["please", "help", "me", "renew"],
+            &["help"; MAX_CALL_WORDS + 1],
+        ] {
+            assert!(!is_distress_call(&calls, words), "{words:?}");
+        }
+    }
 
     #[test]
     fn arabizi_words_are_found_in_any_case() {

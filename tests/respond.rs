@@ -227,15 +227,62 @@ fn handed_off_for_self_harm(text: &str) -> bool {
     RESPONDER.respond(text).handoff_reason.as_deref() == Some("self_harm")
 }
 
-/// The cues stay specific: over every hand-written message (corpus,
-/// out-of-scope set, FAQ calibration sets; 16,693), the only ones they fire
-/// on are emergencies the corpus flags urgent.
+/// Whether a message goes to a person for a cue of the reply templates.
+fn handed_off_for_a_cue(text: &str) -> bool {
+    matches!(
+        RESPONDER.respond(text).handoff_reason.as_deref(),
+        Some("self_harm" | "distress")
+    )
+}
+
+/// A message that is nothing but a call for help is urgent and a
+/// person's: the classifier had read "help" as thanks (0.92) and
+/// "الحقوني" ("come and save me") as out of scope, with no 999 line. A
+/// call inside a longer message decides nothing.
 #[test]
-fn self_harm_cues_fire_on_no_ordinary_message() {
+fn a_bare_call_for_help_goes_to_a_person_with_999_first() {
+    for text in [
+        "help",
+        "HELP!!! 🙏",
+        "@DubaiPoliceHQ please help",
+        "الحقووووني",
+        "النجدة!!",
+        "ساعدوني ساعدوني",
+        "S.O.S",
+        "sa3dooni",
+        "حريق",
+    ] {
+        let r = RESPONDER.respond(text);
+        assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
+        assert_eq!(r.handoff_reason.as_deref(), Some("distress"), "{text:?}");
+        let reply = r.reply.expect("a holding reply by default");
+        assert!(
+            reply.starts_with(&REPLIES.emergency_prefix.en)
+                || reply.starts_with(&REPLIES.emergency_prefix.ar),
+            "{text:?}: {reply}"
+        );
+    }
+    for text in [
+        "can you help me renew my ID",
+        "thanks for your help",
+        "يا جماعة ساعدوني كيف اجدد الهوية",
+        "help desk number?",
+    ] {
+        let r = RESPONDER.respond(text);
+        assert_ne!(r.handoff_reason.as_deref(), Some("distress"), "{text:?}");
+    }
+}
+
+/// The cues stay specific: over every hand-written message (corpus,
+/// out-of-scope set, FAQ calibration sets; 16,693), the only ones the
+/// self-harm cues fire on are emergencies the corpus flags urgent, and
+/// the distress calls fire on none.
+#[test]
+fn cues_fire_on_no_ordinary_message() {
     let corpus = mujib::load_labelled(&root().join("data/messages")).unwrap();
     let mut fired = 0;
     for m in &corpus.messages {
-        if handed_off_for_self_harm(&m.text) {
+        if handed_off_for_a_cue(&m.text) {
             fired += 1;
             assert_eq!(m.urgent, Some(true), "{:?}", m.text);
         }
@@ -251,7 +298,7 @@ fn self_harm_cues_fire_on_no_ordinary_message() {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let t = v["text"].as_str().unwrap();
-            assert!(!handed_off_for_self_harm(t), "{file}: {t:?}");
+            assert!(!handed_off_for_a_cue(t), "{file}: {t:?}");
         }
     }
 }
@@ -267,6 +314,19 @@ fn a_self_harm_cue_that_normalizes_to_nothing_is_an_error() {
         panic!("a cue that matches everything was accepted");
     };
     assert!(err.to_string().contains("self-harm cue"), "{err}");
+}
+
+#[test]
+fn a_distress_call_without_a_word_is_an_error() {
+    let r = root();
+    let clf = mujib::Classifier::load(r.join("models/mujib.model")).unwrap();
+    let faq = mujib::FaqIndex::load_for(r.join("data/faq.jsonl"), &clf, None).unwrap();
+    let mut replies = REPLIES.clone();
+    replies.distress_calls.push("!!! 🆘".into());
+    let Err(err) = Responder::new(clf, faq, replies, Default::default()) else {
+        panic!("a call that can never match was accepted");
+    };
+    assert!(err.to_string().contains("distress call"), "{err}");
 }
 
 #[test]
