@@ -150,21 +150,10 @@ impl DistressCalls {
     /// A call with no word left once normalized is an error: it could
     /// never match.
     fn new(calls: &[String], classifier: &Classifier) -> Result<Self> {
-        let calls = calls
-            .iter()
-            .map(|c| {
-                let n = classifier.normalizer().normalize(c);
-                let words: Vec<String> = bare_words(&n).map(str::to_string).collect();
-                if words.is_empty() {
-                    Err(Error::param(
-                        "replies",
-                        format!("distress call {c:?} has no word once normalized"),
-                    ))
-                } else {
-                    Ok(words)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let calls = read_phrases(calls, "distress call", classifier, |n| {
+            let words: Vec<String> = bare_words(n).map(str::to_string).collect();
+            (!words.is_empty()).then_some(words)
+        })?;
         let first_words = calls.iter().map(|c| c[0].clone()).collect();
         Ok(DistressCalls { calls, first_words })
     }
@@ -205,6 +194,28 @@ fn ends_a_word_somewhere(cues: &AhoCorasick, text: &str) -> bool {
         })
 }
 
+/// Each of the replies' `phrases` normalized as messages are, then read
+/// by `read`; a phrase it finds nothing in is an error naming the phrase
+/// (`what`): it would match every message, or none.
+fn read_phrases<T>(
+    phrases: &[String],
+    what: &str,
+    classifier: &Classifier,
+    read: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>> {
+    phrases
+        .iter()
+        .map(|p| {
+            read(&classifier.normalizer().normalize(p)).ok_or_else(|| {
+                Error::param(
+                    "replies",
+                    format!("{what} {p:?} has nothing left once normalized"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// One automaton over the cues as the classifier normalizes them (so
 /// "أقتل نفسي" also finds "اقتل نفسي" and "KILL MYSELF" finds "kill
 /// myself"); none without cues. A cue that normalizes to nothing would
@@ -213,20 +224,10 @@ fn self_harm_matcher(cues: &[String], classifier: &Classifier) -> Result<Option<
     if cues.is_empty() {
         return Ok(None);
     }
-    let normalized = cues
-        .iter()
-        .map(|c| {
-            let n = classifier.normalizer().normalize(c).trim().to_string();
-            if n.is_empty() {
-                Err(Error::param(
-                    "replies",
-                    format!("self-harm cue {c:?} is empty once normalized"),
-                ))
-            } else {
-                Ok(n)
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let normalized = read_phrases(cues, "self-harm cue", classifier, |n| {
+        let n = n.trim();
+        (!n.is_empty()).then(|| n.to_string())
+    })?;
     AhoCorasick::new(&normalized)
         .map(Some)
         .map_err(|e| Error::param("replies", format!("self-harm cues: {e}")))

@@ -22,6 +22,16 @@ static RESPONDER: LazyLock<Responder> = LazyLock::new(|| {
     .expect("shipped responder")
 });
 
+/// The rows of one of the repository's JSONL files.
+fn jsonl_rows(file: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(root().join(file))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 static REPLIES: LazyLock<ReplyTemplates> =
     LazyLock::new(|| ReplyTemplates::load(root().join("data/replies.json")).unwrap());
 
@@ -68,10 +78,8 @@ fn faq_test_set_scores_stay_above_their_floors() {
 /// phrasings an entry. The floor sits above scheme 2.
 #[test]
 fn arabizi_messages_reach_their_entries() {
-    let text = std::fs::read_to_string(root().join("data/faq_calibration.jsonl")).unwrap();
     let (mut n, mut right) = (0, 0);
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in jsonl_rows("data/faq_calibration.jsonl") {
         let (Some(expected), Some("arabizi")) = (v["expected"].as_str(), v["lang"].as_str()) else {
             continue;
         };
@@ -94,10 +102,8 @@ fn arabizi_messages_reach_their_entries() {
 /// with 40 phrasings an entry (was 34).
 #[test]
 fn faq_alone_rejects_most_out_of_scope_messages() {
-    let text = std::fs::read_to_string(root().join("data/out_of_scope.jsonl")).unwrap();
     let (mut n, mut rejected) = (0, 0);
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in jsonl_rows("data/out_of_scope.jsonl") {
         n += 1;
         if RESPONDER
             .faq()
@@ -191,6 +197,21 @@ fn out_of_scope_and_empty_messages_go_to_a_person() {
     }
 }
 
+/// `text` goes to a person for `reason`, urgent, with a holding reply that
+/// starts with the 999 line and, like every hand-off, no FAQ answer.
+fn assert_urgent_handoff(text: &str, reason: &str) {
+    let r = RESPONDER.respond(text);
+    assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
+    assert_eq!(r.handoff_reason.as_deref(), Some(reason), "{text:?}");
+    assert!(r.faq_id.is_none(), "{text:?}: {r:?}");
+    let reply = r.reply.expect("a holding reply by default");
+    assert!(
+        reply.starts_with(&REPLIES.emergency_prefix.en)
+            || reply.starts_with(&REPLIES.emergency_prefix.ar),
+        "{text:?}: {reply}"
+    );
+}
+
 /// The replies' self-harm cues: intent to end one's life, in each
 /// language, makes a message urgent and a person's to answer, whatever
 /// the label; the same words inside other words do not.
@@ -203,16 +224,7 @@ fn self_harm_goes_to_a_person_with_999_first() {
         "خويي يقول بيذبح عمره... لا، قال أبي أموت وسكر التلفون",
         "my brother texted that he will kill himself tonight, he is not answering",
     ] {
-        let r = RESPONDER.respond(text);
-        assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
-        assert_eq!(r.handoff_reason.as_deref(), Some("self_harm"), "{text:?}");
-        // Like every hand-off, no FAQ answer is used or reported.
-        assert!(r.faq_id.is_none(), "{text:?}: {r:?}");
-        let reply = r.reply.expect("a holding reply by default");
-        assert!(
-            reply.starts_with(&REPLIES.emergency_prefix.en)
-                || reply.starts_with(&REPLIES.emergency_prefix.ar)
-        );
+        assert_urgent_handoff(text, "self_harm");
     }
     for text in [
         // "we cannot move", "the road of my life".
@@ -252,15 +264,7 @@ fn a_bare_call_for_help_goes_to_a_person_with_999_first() {
         "sa3dooni",
         "حريق",
     ] {
-        let r = RESPONDER.respond(text);
-        assert!(r.urgent && r.needs_human, "{text:?}: {r:?}");
-        assert_eq!(r.handoff_reason.as_deref(), Some("distress"), "{text:?}");
-        let reply = r.reply.expect("a holding reply by default");
-        assert!(
-            reply.starts_with(&REPLIES.emergency_prefix.en)
-                || reply.starts_with(&REPLIES.emergency_prefix.ar),
-            "{text:?}: {reply}"
-        );
+        assert_urgent_handoff(text, "distress");
     }
     for text in [
         "can you help me renew my ID",
@@ -294,39 +298,38 @@ fn cues_fire_on_no_ordinary_message() {
         "data/faq_calibration_neighbours.jsonl",
     ];
     for file in others {
-        let text = std::fs::read_to_string(root().join(file)).unwrap();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for v in jsonl_rows(file) {
             let t = v["text"].as_str().unwrap();
             assert!(!handed_off_for_a_cue(t), "{file}: {t:?}");
         }
     }
 }
 
-#[test]
-fn a_self_harm_cue_that_normalizes_to_nothing_is_an_error() {
+/// The error of a responder built with the shipped reply templates
+/// changed by `edit`.
+fn replies_error(edit: impl FnOnce(&mut ReplyTemplates)) -> String {
     let r = root();
     let clf = mujib::Classifier::load(r.join("models/mujib.model")).unwrap();
     let faq = mujib::FaqIndex::load_for(r.join("data/faq.jsonl"), &clf, None).unwrap();
     let mut replies = REPLIES.clone();
-    replies.self_harm_cues.push("ـــ".into());
-    let Err(err) = Responder::new(clf, faq, replies, Default::default()) else {
-        panic!("a cue that matches everything was accepted");
-    };
-    assert!(err.to_string().contains("self-harm cue"), "{err}");
+    edit(&mut replies);
+    match Responder::new(clf, faq, replies, Default::default()) {
+        Err(err) => err.to_string(),
+        Ok(_) => panic!("the changed reply templates were accepted"),
+    }
 }
 
+/// A self-harm cue that normalizes to nothing would match every message,
+/// a distress call without a word none: both are load errors naming them.
 #[test]
-fn a_distress_call_without_a_word_is_an_error() {
-    let r = root();
-    let clf = mujib::Classifier::load(r.join("models/mujib.model")).unwrap();
-    let faq = mujib::FaqIndex::load_for(r.join("data/faq.jsonl"), &clf, None).unwrap();
-    let mut replies = REPLIES.clone();
-    replies.distress_calls.push("!!! 🆘".into());
-    let Err(err) = Responder::new(clf, faq, replies, Default::default()) else {
-        panic!("a call that can never match was accepted");
-    };
-    assert!(err.to_string().contains("distress call"), "{err}");
+fn cues_and_calls_that_normalize_to_nothing_are_errors() {
+    let err = replies_error(|r| r.self_harm_cues.push("ـــ".into()));
+    assert!(
+        err.contains("self-harm cue") && err.contains("ـــ"),
+        "{err}"
+    );
+    let err = replies_error(|r| r.distress_calls.push("!!! 🆘".into()));
+    assert!(err.contains("distress call") && err.contains("🆘"), "{err}");
 }
 
 #[test]
