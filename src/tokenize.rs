@@ -389,7 +389,11 @@ mod tests {
         let two = arabizi_to_arabic_with("bus madaris ma8loob", 2).unwrap();
         assert_eq!(two, "بس ماداريس ماغلوب");
         // Scheme 3 drops a single `a` or `i` inside a word, keeps it at
-        // either end, and reads 8 as ق.
+        // either end, and reads 8 as ق; models of scheme 2 keep its rules.
+        assert_eq!(
+            arabizi_to_arabic_with("ra5sati no8a6 mo5alfa", 2).as_deref(),
+            Some("راخساتي نغاط مخالفا")
+        );
         assert_eq!(
             arabizi_to_arabic_with("ra5sati no8a6 mo5alfa", 3).as_deref(),
             Some("رخستي نقط مخلفا")
