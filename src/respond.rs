@@ -115,9 +115,9 @@ const DISTRESS: &str = "distress";
 /// help us now"); longer messages are never checked.
 const MAX_CALL_WORDS: usize = 8;
 
-/// A normalized message's words alone, one space apart: no punctuation,
-/// emoji or placeholders (`<user>`), so "help!!! 🙏" and "@police help"
-/// both read "help".
+/// A normalized message's words alone, without punctuation, emoji or
+/// placeholders (`<user>`), so "help!!! 🙏" and "@police help" both read
+/// as the one word "help".
 fn bare_words(normalized: &str) -> impl Iterator<Item = &str> {
     crate::tokenize::words(normalized)
         .filter(|w| w.chars().next().is_some_and(char::is_alphanumeric))
@@ -413,9 +413,10 @@ pub struct Response {
     /// A person should take this message.
     pub needs_human: bool,
     /// Why, when `needs_human`: `self_harm` (a cue of the reply templates'
-    /// `self_harm_cues`; the message is also urgent), `distress` (the whole
-    /// message is one of their `distress_calls`; also urgent), `no_signal` (empty,
-    /// emoji or punctuation alone, or nothing the model knows),
+    /// `self_harm_cues`; the message is also urgent), `distress` (the
+    /// whole message is one of their `distress_calls`; also urgent),
+    /// `no_signal` (empty, emoji or punctuation alone, or nothing the
+    /// model knows),
     /// `out_of_scope`, `low_confidence` or `close_second_label`.
     pub handoff_reason: Option<String>,
 }

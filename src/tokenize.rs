@@ -254,8 +254,10 @@ pub fn arabizi_to_arabic(text: &str) -> Option<String> {
 ///   0.832 → 0.852, all languages 0.8855 → 0.8868 (English 0.868 → 0.860
 ///   and mixed 0.914 → 0.908, where English words get transliterated too).
 /// - 3: as 2, and a single `a` or `i` inside a word is dropped as a short
-///   vowel, and 8 is ق rather than غ (see the measurements in the
-///   CHANGELOG).
+///   vowel, and 8 is ق rather than غ. FAQ top-1 on the calibration set's
+///   374 answerable Arabizi messages 0.778 → 0.813; 5-fold CV macro-F1 on
+///   the 11,186 + 1,095-message corpus: Arabizi 0.859 → 0.872, all 0.8934
+///   → 0.8953.
 ///
 /// Short vowels are dropped, long ones kept, because Arabic spelling omits
 /// short vowels; the result is only meant to share character n-grams with
